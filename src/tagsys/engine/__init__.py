@@ -1,0 +1,1 @@
+"""Runs: planning, the one-pass evaluation, merging with existing tags, and writing."""

@@ -1,0 +1,1 @@
+"""The data lake: table discovery, schemas, field resolution and reading."""

@@ -1,0 +1,56 @@
+"""Creating the SparkSession: Java check, interpreter pinning, and the settings the engine relies on."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from tagsys.errors import JavaMissingError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+# Tens of rule expressions in one projection exceed the JVM's default JIT method size
+# and run interpreted, 5-8x slower (FACTS.md); Spark's docs recommend 8000 on HotSpot.
+ENGINE_CONF: dict[str, str] = {
+    "spark.sql.codegen.hugeMethodLimit": "8000",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.ui.showConsoleProgress": "false",
+}
+
+
+def java_version() -> str:
+    """Return the first line of `java -version`, or raise JavaMissingError."""
+    java_home = os.environ.get("JAVA_HOME")
+    java = os.path.join(java_home, "bin", "java") if java_home else shutil.which("java")
+    if not java or not os.path.exists(java):
+        raise JavaMissingError(
+            "Java was not found: Spark needs Java 17. Install it (Debian/Ubuntu: "
+            "`apt-get install openjdk-17-jre-headless`) or set JAVA_HOME."
+        )
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
+    return (out.stderr or out.stdout).splitlines()[0] if (out.stderr or out.stdout) else java
+
+
+def create_session(
+    master: str = "local[*]",
+    app_name: str = "tagsys",
+    conf: Mapping[str, str] | None = None,
+) -> SparkSession:
+    """Start (or reuse) the SparkSession with the engine's settings."""
+    java_version()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.master(master).appName(app_name)
+    for key, value in {**ENGINE_CONF, **(conf or {})}.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
