@@ -52,7 +52,9 @@ class LakeSchema:
         object.__setattr__(self, "_by_name", by_name)
 
     @classmethod
-    def from_columns(cls, columns: Iterable[LakeColumn], user_id_column: str = "user_id") -> LakeSchema:
+    def from_columns(
+        cls, columns: Iterable[LakeColumn], user_id_column: str = "user_id"
+    ) -> LakeSchema:
         tables: dict[str, dict[str, LakeColumn]] = {}
         for column in columns:
             tables.setdefault(column.table, {})[column.name] = column

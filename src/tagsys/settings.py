@@ -1,0 +1,187 @@
+"""One typed settings object. Precedence: CLI flags > environment variables > the
+environment's config file (`config/<env>.toml`) > defaults. Environments are data."""
+
+from __future__ import annotations
+
+import tomllib
+from contextvars import ContextVar
+from datetime import date, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from tagsys.errors import ConfigError
+
+ENVIRONMENTS = ("local", "glue-dev", "glue-prod")
+_FILE_VALUES: ContextVar[dict[str, Any] | None] = ContextVar("_FILE_VALUES", default=None)
+
+
+def _alias(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Everything a run needs to know about its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="TAGSYS_", extra="forbid", populate_by_name=True)
+
+    env: str = Field("local", validation_alias=_alias("env", "TAGSYS_ENV", "TAG_SYSTEM_ENV"))
+    data_dir: Path = Path("data")
+    db_url: SecretStr | None = None
+    lake_uri: str | None = None
+    user_id_column: str = "user_id"
+    catalog_tables: dict[str, str] = Field(default_factory=dict)
+    change_columns: dict[str, str] = Field(default_factory=dict)
+    event_tables: list[str] = Field(default_factory=list)
+    task_packages: list[str] = Field(default_factory=list)
+    spark_master: str = Field(
+        "local[*]",
+        validation_alias=_alias("spark_master", "TAGSYS_SPARK_MASTER", "SPARK_MASTER_URL"),
+    )
+    spark_conf: dict[str, str] = Field(default_factory=dict)
+    api_key: SecretStr | None = None
+    timezone: str = "UTC"
+    log_level: str = Field(
+        "INFO", validation_alias=_alias("log_level", "TAGSYS_LOG_LEVEL", "LOG_LEVEL")
+    )
+    write_batch_size: int = Field(2000, ge=1, le=100_000)
+    write_partitions: int | None = Field(None, ge=1)
+    aws_region: str | None = Field(None, validation_alias=_alias("aws_region", "AWS_REGION"))
+    glue_job_name: str | None = None
+    require_confirmation: bool = False
+
+    mysql_host: str | None = Field(None, validation_alias=_alias("mysql_host", "MYSQL_HOST"))
+    mysql_port: int = Field(3306, validation_alias=_alias("mysql_port", "MYSQL_PORT"))
+    mysql_user: str = Field("root", validation_alias=_alias("mysql_user", "MYSQL_USER"))
+    mysql_password: SecretStr | None = Field(
+        None, validation_alias=_alias("mysql_password", "MYSQL_PASSWORD")
+    )
+    mysql_database: str = Field(
+        "tag_system", validation_alias=_alias("mysql_database", "MYSQL_DATABASE")
+    )
+    s3_endpoint: str | None = Field(None, validation_alias=_alias("s3_endpoint", "S3_ENDPOINT"))
+    s3_access_key: SecretStr | None = Field(
+        None, validation_alias=_alias("s3_access_key", "S3_ACCESS_KEY")
+    )
+    s3_secret_key: SecretStr | None = Field(
+        None, validation_alias=_alias("s3_secret_key", "S3_SECRET_KEY")
+    )
+
+    @field_validator("env")
+    @classmethod
+    def _known_env(cls, value: str) -> str:
+        if value not in ENVIRONMENTS:
+            raise ValueError(f"unknown environment '{value}'; use one of {', '.join(ENVIRONMENTS)}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone '{value}' (use an IANA name such as Asia/Shanghai)"
+            ) from exc
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _EnvFileSource(settings_cls))
+
+    @property
+    def database_url(self) -> str:
+        """The store's SQLAlchemy URL: TAGSYS_DB_URL, else the seed's MYSQL_*, else SQLite."""
+        if self.db_url is not None:
+            return self.db_url.get_secret_value()
+        if self.mysql_host:
+            from sqlalchemy import URL
+
+            return URL.create(
+                "mysql+pymysql",
+                username=self.mysql_user,
+                password=self.mysql_password.get_secret_value() if self.mysql_password else None,
+                host=self.mysql_host,
+                port=self.mysql_port,
+                database=self.mysql_database,
+                query={"charset": "utf8mb4"},
+            ).render_as_string(hide_password=False)
+        return f"sqlite:///{self.data_dir / 'tagsys.db'}"
+
+    @property
+    def safe_database_url(self) -> str:
+        """The store URL with its password masked, for logs and reports."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.database_url).render_as_string(hide_password=True)
+
+    @property
+    def lake_root(self) -> str:
+        return self.lake_uri or str(self.data_dir / "lake")
+
+    def today(self) -> date:
+        """The default as_of: today in the configured time zone."""
+        return datetime.now(ZoneInfo(self.timezone)).date()
+
+
+class _EnvFileSource(PydanticBaseSettingsSource):
+    """Values of the environment's config file, set by `load_settings` for this build."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return (_FILE_VALUES.get() or {}).get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_FILE_VALUES.get() or {})
+
+
+def env_file_values(env: str, config_file: Path | None = None) -> dict[str, Any]:
+    """Read `config/<env>.toml` shipped with the package, or an explicit file."""
+    if config_file is not None:
+        text = Path(config_file).read_text(encoding="utf-8")
+    else:
+        resource = resources.files("tagsys.config").joinpath(f"{env}.toml")
+        if not resource.is_file():
+            raise ConfigError(f"unknown environment '{env}'; use one of {', '.join(ENVIRONMENTS)}")
+        text = resource.read_text(encoding="utf-8")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file for environment '{env}' is not valid TOML: {exc}") from exc
+
+
+def load_settings(
+    env: str | None = None, config_file: Path | None = None, **overrides: Any
+) -> Settings:
+    """Build the settings for `env` with `overrides` (CLI flags) taking precedence."""
+    import os
+
+    env = env or os.environ.get("TAGSYS_ENV") or os.environ.get("TAG_SYSTEM_ENV") or "local"
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"unknown environment '{env}'; use one of {', '.join(ENVIRONMENTS)}")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    token = _FILE_VALUES.set(env_file_values(env, config_file))
+    try:
+        return Settings(env=env, **given)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from exc
+    finally:
+        _FILE_VALUES.reset(token)
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "settings"
+        problems.append(f"{where}: {error['msg']}")
+    return "invalid settings: " + "; ".join(problems)

@@ -1,0 +1,1 @@
+"""Tag tasks of the value domain."""
