@@ -1,0 +1,224 @@
+"""What differs between the store's database engines, in one class per dialect.
+
+Differences are class attributes and SQL strings, so callers never branch on the dialect name.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+
+from tagsys.errors import StoreError
+from tagsys.store.types import to_utc_naive
+
+
+class Retry(Enum):
+    """How a failed write attempt may be retried."""
+
+    ROLLBACK = "rollback"  # lock conflict: roll back, wait, try again on the same connection
+    RECONNECT = "reconnect"  # connection lost: discard it, wait, try again on a new one
+
+
+_UPSERT_COLUMNS = "user_id, tag_ids, tag_details, created_time, updated_time"
+
+
+class StoreAdapter:
+    """Base of the dialect adapters. Subclasses override the class attributes."""
+
+    NAME: ClassVar[str] = ""
+    MAX_CONCURRENT_WRITERS: ClassVar[int | None] = None
+    """How many write_rows calls may usefully run at once (None: no limit of our own)."""
+    MAX_IN_PARAMS: ClassVar[int] = 1000
+    MIGRATES_ON_FIRST_USE: ClassVar[bool] = False
+    BEGIN_WRITE_SQL: ClassVar[str] = "BEGIN"
+    SELECT_FOR_MERGE_SQL: ClassVar[str] = ""
+    UPSERT_SQL: ClassVar[str] = ""
+    READ_RANGE_SQL: ClassVar[str] = ""
+    ID_BOUNDS_SQL: ClassVar[str] = "SELECT MIN(id), MAX(id) FROM user_tags"
+
+    def prepare_url(self, url: sa.URL) -> sa.URL:
+        return url
+
+    def engine_kwargs(self) -> dict[str, Any]:
+        return {}
+
+    def install_hooks(self, engine: sa.Engine) -> None:
+        """Attach connection events the dialect needs."""
+
+    def placeholders(self, count: int) -> str:
+        return ", ".join(["%s"] * count)
+
+    def timestamp_param(self, value: datetime) -> object:
+        return to_utc_naive(value)
+
+    def retry_kind(self, exc: BaseException) -> Retry | None:
+        return None
+
+    @contextmanager
+    def migration_lock(self, conn: sa.Connection) -> Iterator[None]:
+        yield
+
+
+class SQLiteAdapter(StoreAdapter):
+    """The embedded default: one file, one writer at a time (WAL lets readers continue)."""
+
+    NAME = "sqlite"
+    MAX_CONCURRENT_WRITERS = 1
+    MAX_IN_PARAMS = 900
+    MIGRATES_ON_FIRST_USE = True
+    BUSY_TIMEOUT_SECONDS: ClassVar[float] = 60.0
+    BEGIN_WRITE_SQL = "BEGIN IMMEDIATE"
+    SELECT_FOR_MERGE_SQL = "SELECT user_id, tag_ids, tag_details FROM user_tags WHERE user_id IN ({ids}) ORDER BY user_id"
+    UPSERT_SQL = f"""
+        INSERT INTO user_tags ({_UPSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT(user_id) DO UPDATE SET
+            updated_time = CASE
+                WHEN user_tags.tag_ids IS excluded.tag_ids
+                 AND user_tags.tag_details IS excluded.tag_details
+                THEN user_tags.updated_time ELSE excluded.updated_time END,
+            tag_ids = excluded.tag_ids,
+            tag_details = excluded.tag_details
+    """
+    READ_RANGE_SQL = (
+        "SELECT user_id, tag_ids, tag_details FROM user_tags WHERE id >= ? AND id <= ?{filter}"
+        " ORDER BY id"
+    )
+
+    def prepare_url(self, url: sa.URL) -> sa.URL:
+        database = url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        return url
+
+    def engine_kwargs(self) -> dict[str, Any]:
+        return {"connect_args": {"timeout": self.BUSY_TIMEOUT_SECONDS}}
+
+    def install_hooks(self, engine: sa.Engine) -> None:
+        # pysqlite's own transaction handling defers BEGIN and breaks read-then-write
+        # transactions; we switch it off and begin IMMEDIATE ourselves (SQLAlchemy's recipe).
+        @sa.event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: sqlite3.Connection, record: Any) -> None:
+            dbapi_conn.isolation_level = None
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _on_begin(conn: sa.Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def placeholders(self, count: int) -> str:
+        return ", ".join(["?"] * count)
+
+    def timestamp_param(self, value: datetime) -> object:
+        # The text SQLAlchemy's SQLite DateTime stores and parses back.
+        return to_utc_naive(value).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def retry_kind(self, exc: BaseException) -> Retry | None:
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            return Retry.ROLLBACK
+        return None
+
+
+class MySQLAdapter(StoreAdapter):
+    """MySQL 8 and MariaDB 10.11: only SQL both accept (VALUES() in ODKU, no row alias)."""
+
+    NAME = "mysql"
+    MAX_CONCURRENT_WRITERS = None
+    MIGRATES_ON_FIRST_USE = False
+    BEGIN_WRITE_SQL = "START TRANSACTION"
+    SELECT_FOR_MERGE_SQL = (
+        "SELECT user_id, tag_ids, tag_details FROM user_tags WHERE user_id IN ({ids})"
+        " ORDER BY user_id FOR UPDATE"
+    )
+    # Assignments run left to right: the updated_time guard must see the old content.
+    UPSERT_SQL = f"""
+        INSERT INTO user_tags ({_UPSERT_COLUMNS}) VALUES (%s, %s, %s, %s, %s)
+        ON DUPLICATE KEY UPDATE
+            updated_time = IF(tag_ids <=> VALUES(tag_ids) AND tag_details <=> VALUES(tag_details),
+                              updated_time, VALUES(updated_time)),
+            tag_ids = VALUES(tag_ids),
+            tag_details = VALUES(tag_details)
+    """
+    READ_RANGE_SQL = (
+        "SELECT user_id, tag_ids, tag_details FROM user_tags WHERE id >= %s AND id <= %s{filter}"
+        " ORDER BY id"
+    )
+    LOCK_CONFLICT_CODES: ClassVar[frozenset[int]] = frozenset({1205, 1213})
+    CONNECTION_LOST_CODES: ClassVar[frozenset[int]] = frozenset(
+        {2003, 2006, 2013, 2014, 2055, 1053, 1927, 4031}
+    )
+    MIGRATION_LOCK: ClassVar[str] = "tagsys_migrate"
+    MIGRATION_LOCK_TIMEOUT_SECONDS: ClassVar[int] = 120
+
+    def prepare_url(self, url: sa.URL) -> sa.URL:
+        if "charset" not in url.query:
+            url = url.update_query_dict({"charset": "utf8mb4"})
+        return url
+
+    def engine_kwargs(self) -> dict[str, Any]:
+        return {
+            "pool_pre_ping": True,
+            "pool_recycle": 1800,
+            # REPEATABLE READ explicitly: its gap locks are what keep two writers from both
+            # inserting a user neither saw (READ COMMITTED would lose one of the two updates).
+            "isolation_level": "REPEATABLE READ",
+            "connect_args": {"connect_timeout": 10, "init_command": "SET time_zone = '+00:00'"},
+        }
+
+    def retry_kind(self, exc: BaseException) -> Retry | None:
+        import pymysql
+
+        if isinstance(exc, pymysql.err.InterfaceError):
+            return Retry.RECONNECT
+        if not isinstance(exc, pymysql.err.MySQLError) or not exc.args:
+            return None
+        code = exc.args[0]
+        if code in self.LOCK_CONFLICT_CODES:
+            return Retry.ROLLBACK
+        if code in self.CONNECTION_LOST_CODES:
+            return Retry.RECONNECT
+        return None
+
+    @contextmanager
+    def migration_lock(self, conn: sa.Connection) -> Iterator[None]:
+        got = conn.execute(
+            sa.text("SELECT GET_LOCK(:name, :timeout)"),
+            {"name": self.MIGRATION_LOCK, "timeout": self.MIGRATION_LOCK_TIMEOUT_SECONDS},
+        ).scalar()
+        if got != 1:
+            raise StoreError(
+                f"another process has been migrating this database for over "
+                f"{self.MIGRATION_LOCK_TIMEOUT_SECONDS}s (lock {self.MIGRATION_LOCK!r}): "
+                "wait for it to finish, then run `--mode migrate` again"
+            )
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": self.MIGRATION_LOCK})
+
+
+_ADAPTERS: dict[str, type[StoreAdapter]] = {
+    "sqlite": SQLiteAdapter,
+    "mysql": MySQLAdapter,
+    "mariadb": MySQLAdapter,
+}
+
+
+def adapter_for(url: sa.URL) -> StoreAdapter:
+    backend = url.get_backend_name()
+    try:
+        return _ADAPTERS[backend]()
+    except KeyError:
+        raise StoreError(
+            f"unsupported store URL scheme {backend!r}: use sqlite:///PATH or "
+            "mysql+pymysql://USER:PASSWORD@HOST:PORT/DATABASE"
+        ) from None

@@ -1,0 +1,101 @@
+"""Engines for a store URL, and the one place where database failures become StoreErrors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+from tagsys.errors import StoreError
+from tagsys.store.adapters import StoreAdapter, adapter_for
+
+Bind = sa.Engine | sa.Connection
+
+
+def parse_url(db_url: str | sa.URL) -> sa.URL:
+    try:
+        return sa.make_url(db_url)
+    except sa.exc.ArgumentError:
+        raise StoreError(
+            "the store URL is not a valid SQLAlchemy URL: expected sqlite:///PATH or "
+            "mysql+pymysql://USER:PASSWORD@HOST:PORT/DATABASE"
+        ) from None
+
+
+def describe(url: sa.URL) -> str:
+    """Names the store for messages, without the password."""
+    if url.get_backend_name() == "sqlite":
+        return f"SQLite store {url.database or ':memory:'}"
+    host = f"{url.host or 'localhost'}:{url.port or 3306}"
+    return f"{url.get_backend_name()} store database {url.database!r} on {host} as {url.username!r}"
+
+
+def create_store_engine(db_url: str | sa.URL) -> sa.Engine:
+    """An engine with the dialect's settings (utf8mb4, UTC sessions, SQLite WAL, ...)."""
+    url = parse_url(db_url)
+    adapter = adapter_for(url)
+    url = adapter.prepare_url(url)
+    try:
+        engine = sa.create_engine(url, **adapter.engine_kwargs())
+    except ImportError as exc:
+        raise StoreError(f"{describe(url)}: the database driver is missing ({exc})") from exc
+    adapter.install_hooks(engine)
+    return engine
+
+
+def engine_adapter(engine: sa.Engine) -> StoreAdapter:
+    return adapter_for(engine.url)
+
+
+def _scrub(message: str, url: sa.URL) -> str:
+    if url.password:
+        message = message.replace(str(url.password), "***")
+    return message
+
+
+def _reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return " ".join(str(arg) for arg in getattr(orig, "args", ()) or (orig,))
+
+
+def connection_error(url: sa.URL, exc: BaseException) -> StoreError:
+    reason = _scrub(_reason(exc), url)
+    return StoreError(
+        f"cannot connect to the {describe(url)} ({reason}): check that the server is running and "
+        "reachable, and the host, port, user, password and database name "
+        "(MYSQL_* settings or the store URL)"
+    )
+
+
+def statement_error(url: sa.URL, exc: BaseException) -> StoreError:
+    reason = _scrub(_reason(exc), url)
+    hint = ""
+    if isinstance(exc, sa.exc.ProgrammingError | sa.exc.OperationalError) and (
+        "no such table" in reason or "doesn't exist" in reason
+    ):
+        hint = ": the schema is missing, run `--mode migrate`"
+    return StoreError(f"the {describe(url)} refused a statement ({reason}){hint}")
+
+
+def connect(engine: sa.Engine) -> sa.Connection:
+    try:
+        return engine.connect()
+    except sa.exc.DBAPIError as exc:
+        raise connection_error(engine.url, exc) from exc
+
+
+@contextmanager
+def transaction(bind: Bind) -> Iterator[sa.Connection]:
+    """A transaction on an engine (committed on success), or the caller's own connection."""
+    if isinstance(bind, sa.Connection):
+        yield bind
+        return
+    with connect(bind) as conn:
+        try:
+            with conn.begin():
+                yield conn
+        except sa.exc.DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise connection_error(bind.url, exc) from exc
+            raise statement_error(bind.url, exc) from exc

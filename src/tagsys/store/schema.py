@@ -1,0 +1,100 @@
+"""Tables of the store, named as the seed names them, plus `tag_jobs` and `tag_runs`.
+
+This is the current shape; the database gets it only through the migrations.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from tagsys.store.types import MYSQL_TABLE_OPTIONS, Id, UtcDateTime, utc_now
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uk_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+JOB_STATUSES = ("submitted", "running", "completed", "failed", "cancelled")
+
+tag_category = sa.Table(
+    "tag_category",
+    metadata,
+    sa.Column("category_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("category_name", sa.String(100), nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_date", UtcDateTime, nullable=False, server_default=utc_now()),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+tag_definition = sa.Table(
+    "tag_definition",
+    metadata,
+    sa.Column("tag_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tag_name", sa.String(200), nullable=False),
+    sa.Column("tag_category", sa.String(100), nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_date", UtcDateTime, nullable=False, server_default=utc_now()),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+tag_rules = sa.Table(
+    "tag_rules",
+    metadata,
+    sa.Column("rule_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tag_id", sa.Integer, sa.ForeignKey("tag_definition.tag_id"), nullable=False),
+    sa.Column("rule_conditions", sa.JSON, nullable=False),
+    sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_date", UtcDateTime, nullable=False, server_default=utc_now()),
+    sa.Index("ix_tag_rules_tag_id", "tag_id"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+user_tags = sa.Table(
+    "user_tags",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.String(100), nullable=False),
+    sa.Column("tag_ids", sa.JSON, nullable=False),
+    sa.Column("tag_details", sa.JSON),
+    sa.Column("created_time", UtcDateTime, nullable=False, server_default=utc_now()),
+    sa.Column("updated_time", UtcDateTime, nullable=False, server_default=utc_now()),
+    sa.UniqueConstraint("user_id", name="uk_user_id"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+tag_jobs = sa.Table(
+    "tag_jobs",
+    metadata,
+    sa.Column("job_id", sa.String(64), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("request", sa.JSON, nullable=False),
+    sa.Column("environment", sa.String(64)),
+    sa.Column("submitted_at", UtcDateTime, nullable=False),
+    sa.Column("started_at", UtcDateTime),
+    sa.Column("completed_at", UtcDateTime),
+    sa.Column("result", sa.JSON),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_tag_jobs_status", "status"),
+    sa.Index("ix_tag_jobs_submitted_at", "submitted_at"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+tag_runs = sa.Table(
+    "tag_runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("mode", sa.String(32), nullable=False),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("summary", sa.JSON),
+    sa.Index("ix_tag_runs_started_at", "started_at"),
+    **MYSQL_TABLE_OPTIONS,
+)
