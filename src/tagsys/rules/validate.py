@@ -106,7 +106,7 @@ def render_problems(
         if part
     )
     count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-    lines = [f"{head or 'rule'} is invalid ({count}); it matches no one until fixed:"]
+    lines = [f"{head or 'rule'} is invalid ({count}); it is not computed until fixed:"]
     lines += [f"  - {problem.render()}" for problem in problems]
     return "\n".join(lines)
 
