@@ -1,0 +1,253 @@
+"""The Python API (the seed's `TagSystemAPI` and convenience functions).
+
+Everything the CLI, the HTTP service and the Glue job do goes through this class.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from tagsys.engine.plan import RunRequest
+from tagsys.errors import TagSysError
+from tagsys.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from tagsys.engine.summary import RunSummary
+    from tagsys.health import HealthReport
+    from tagsys.lake.catalog import LakeCatalog
+    from tagsys.tasks.registry import TaskRegistry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """One row of `list-tasks`."""
+
+    tag_id: int
+    tag_name: str
+    tag_category: str
+    active: bool
+    task_class: str
+    domain: str
+    source_tables: tuple[str, ...]
+    rules: int
+    problem: str | None = None
+
+
+class TagSystemAPI:
+    """Entry point to the product. Use as a context manager: Spark is stopped on exit."""
+
+    def __init__(
+        self,
+        environment: str | None = None,
+        log_level: str | None = None,
+        *,
+        settings: Settings | None = None,
+        spark: SparkSession | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.settings = settings or load_settings(environment, log_level=log_level, **overrides)
+        self._spark = spark
+        self._owns_spark = spark is None
+        self.last_summary: RunSummary | None = None
+
+    def __enter__(self) -> TagSystemAPI:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._spark is not None and self._owns_spark:
+            self._spark.stop()
+            self._spark = None
+
+    @property
+    def db_url(self) -> str:
+        return self.settings.database_url
+
+    @property
+    def spark(self) -> SparkSession:
+        if self._spark is None:
+            from tagsys.spark import create_session
+
+            self._spark = create_session(
+                self.settings.spark_master, "tagsys", self.settings.spark_conf
+            )
+        return self._spark
+
+    @cached_property
+    def catalog(self) -> LakeCatalog:
+        from tagsys.lake.catalog import LakeCatalog
+        from tagsys.lake.filesystem import S3Options
+
+        s = self.settings
+        s3 = None
+        if s.s3_endpoint or s.s3_access_key:
+            s3 = S3Options(
+                endpoint=s.s3_endpoint,
+                access_key=s.s3_access_key.get_secret_value() if s.s3_access_key else None,
+                secret_key=s.s3_secret_key.get_secret_value() if s.s3_secret_key else None,
+                region=s.aws_region,
+            )
+        return LakeCatalog(
+            s.lake_root if s.lake_uri or not s.catalog_tables else None,
+            s.user_id_column,
+            s3=s3,
+            catalog_tables=s.catalog_tables,
+            event_tables=s.event_tables,
+            spark=lambda: self.spark,
+        )
+
+    @cached_property
+    def registry(self) -> TaskRegistry:
+        from tagsys.tasks.registry import default_registry
+
+        default_registry.discover(self.settings.task_packages)
+        return default_registry
+
+    def ensure_store(self) -> None:
+        from tagsys.store.migrate import ensure_schema
+
+        ensure_schema(self.db_url)
+
+    # --- the seed's calls -------------------------------------------------------------
+    def health(self) -> HealthReport:
+        from tagsys.health import run_checks
+
+        return run_checks(self)
+
+    def health_check(self) -> bool:
+        return self.health().ok
+
+    def run(self, request: RunRequest) -> RunSummary:
+        """Execute a run, record its summary in the store, and return it."""
+        from tagsys.engine.run import RunContext, execute
+        from tagsys.store.db import create_store_engine
+        from tagsys.store.repository import record_run
+
+        self.ensure_store()
+        ctx = RunContext(
+            spark=self.spark,
+            catalog=self.catalog,
+            db_url=self.db_url,
+            registry=self.registry,
+            write_batch_size=self.settings.write_batch_size,
+            write_partitions=self.settings.write_partitions,
+            change_columns=dict(self.settings.change_columns),
+        )
+        summary = execute(request, ctx)
+        engine = create_store_engine(self.db_url)
+        try:
+            with engine.begin() as conn:
+                record_run(conn, summary)
+        finally:
+            engine.dispose()
+        self.last_summary = summary
+        return summary
+
+    def request(self, mode: str, **kwargs: Any) -> RunRequest:
+        as_of = kwargs.pop("as_of", None) or self.settings.today()
+        tag_ids = kwargs.pop("tag_ids", None)
+        user_ids = kwargs.pop("user_ids", None)
+        return RunRequest(
+            mode=mode,  # type: ignore[arg-type]
+            as_of=as_of,
+            tag_ids=tuple(tag_ids) if tag_ids is not None else None,
+            user_ids=tuple(user_ids) if user_ids is not None else None,
+            **kwargs,
+        )
+
+    def run_task_all_users_all_tags(self, as_of: date | None = None, dry_run: bool = False) -> bool:
+        return self._succeeded(self.request("task-all", as_of=as_of, dry_run=dry_run))
+
+    def run_task_specific_tags(
+        self, tag_ids: Sequence[int], as_of: date | None = None, dry_run: bool = False
+    ) -> bool:
+        request = self.request("task-tags", tag_ids=tag_ids, as_of=as_of, dry_run=dry_run)
+        return self._succeeded(request)
+
+    def run_task_specific_users_specific_tags(
+        self,
+        user_ids: Sequence[str],
+        tag_ids: Sequence[int] | None = None,
+        as_of: date | None = None,
+        dry_run: bool = False,
+    ) -> bool:
+        request = self.request(
+            "task-users", user_ids=user_ids, tag_ids=tag_ids, as_of=as_of, dry_run=dry_run
+        )
+        return self._succeeded(request)
+
+    def run_incremental(
+        self,
+        days: int,
+        tag_ids: Sequence[int] | None = None,
+        as_of: date | None = None,
+        dry_run: bool = False,
+    ) -> bool:
+        request = self.request(
+            "incremental", days=days, tag_ids=tag_ids, as_of=as_of, dry_run=dry_run
+        )
+        return self._succeeded(request)
+
+    def _succeeded(self, request: RunRequest) -> bool:
+        try:
+            return self.run(request).succeeded
+        except TagSysError:
+            log.exception("run %s failed", request.mode)
+            return False
+
+    def list_tasks(self) -> list[TaskInfo]:
+        from tagsys.introspect import task_infos
+
+        return task_infos(self)
+
+    def list_available_tasks(self) -> dict[int, str]:
+        """The seed's call: tag id -> task class name, for every computable tag."""
+        return {t.tag_id: t.task_class for t in self.list_tasks() if t.active}
+
+    def validate_rules(self) -> list[tuple[int, str, Any]]:
+        from tagsys.introspect import rule_problems
+
+        return rule_problems(self)
+
+    def explain(self, tag_id: int, user_id: str, as_of: date | None = None) -> str:
+        from tagsys.introspect import explain_user
+
+        return explain_user(self, tag_id, user_id, as_of or self.settings.today())
+
+
+def run_health_check(environment: str = "local") -> bool:
+    with TagSystemAPI(environment) as api:
+        return api.health_check()
+
+
+def run_all_tasks(environment: str = "local") -> bool:
+    with TagSystemAPI(environment) as api:
+        return api.run_task_all_users_all_tags()
+
+
+def run_specific_tags(tag_ids: Sequence[int], environment: str = "local") -> bool:
+    with TagSystemAPI(environment) as api:
+        return api.run_task_specific_tags(tag_ids)
+
+
+def run_specific_users_tags(
+    user_ids: Sequence[str], tag_ids: Sequence[int], environment: str = "local"
+) -> bool:
+    with TagSystemAPI(environment) as api:
+        return api.run_task_specific_users_specific_tags(user_ids, tag_ids)
+
+
+def get_available_tasks(environment: str = "local") -> dict[int, str]:
+    with TagSystemAPI(environment) as api:
+        return api.list_available_tasks()

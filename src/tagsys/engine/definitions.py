@@ -1,0 +1,29 @@
+"""Tag definitions and their active rules as the engine and tasks see them."""
+
+from __future__ import annotations
+
+from tagsys.rules.compiler import RuleSource
+from tagsys.tasks.base import TagDefinitionView
+
+
+def tag_definition_views(db_url: str) -> list[TagDefinitionView]:
+    """Every tag definition (active or not) with its active rules, from the store."""
+    from tagsys.store import repository
+    from tagsys.store.db import create_store_engine
+
+    engine = create_store_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            records = repository.load_definitions(conn, include_inactive=True)
+    finally:
+        engine.dispose()
+    return [
+        TagDefinitionView(
+            tag_id=r.tag_id,
+            tag_name=r.tag_name,
+            tag_category=r.tag_category,
+            rules=tuple(RuleSource(rule.rule_id, rule.rule_conditions) for rule in r.rules),
+            is_active=r.is_active,
+        )
+        for r in records
+    ]

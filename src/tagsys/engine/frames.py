@@ -1,0 +1,218 @@
+"""The Spark side of a run: one row per user, every tag as a column, merged with existing rows.
+
+Each lake table is scanned once (only the needed columns of the chosen snapshot). The tables
+are stacked and grouped by user id in one shuffle, which also counts rows per table so a
+duplicated user id is found without a second scan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import reduce
+from typing import TYPE_CHECKING
+
+from tagsys.engine.merge import TagInfo, TagScope
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+    from tagsys.engine.plan import TagPlan
+
+USER = "user_id"
+COMPUTED = "computed"
+OLD_IDS = "old_ids"
+OLD_IDS_JSON = "tag_ids"
+OLD_DETAILS_JSON = "tag_details"
+NEW_IDS = "new_ids"
+IN_RUN = "_in_run"
+DUPLICATE = "_dup_tables"
+CANDIDATE = "_candidate"
+_LIST_FILTER_LIMIT = 5000
+
+
+@dataclass(frozen=True)
+class TableInput:
+    """One lake table as read for this run: its frame (user_id + aliased columns)."""
+
+    table: str
+    frame: DataFrame
+
+
+def restrict_users(frame: DataFrame, users: Sequence[str] | DataFrame | None) -> DataFrame:
+    """Keep only the run's users: a short list is pushed down as IN, else a semi join."""
+    from pyspark.sql import DataFrame as SparkFrame
+    from pyspark.sql import functions as F
+
+    if users is None:
+        return frame
+    if isinstance(users, SparkFrame):
+        return frame.join(F.broadcast(users.select(USER)), USER, "left_semi")
+    if len(users) <= _LIST_FILTER_LIMIT:
+        return frame.where(F.col(USER).isin(list(users)))
+    spark = frame.sparkSession
+    ids = spark.createDataFrame([(u,) for u in users], f"{USER} string")
+    return frame.join(F.broadcast(ids), USER, "left_semi")
+
+
+def user_frame(
+    spark: SparkSession, inputs: Sequence[TableInput], users: Sequence[str] | DataFrame | None
+) -> DataFrame:
+    """One row per user of the population (or of the user list), with every needed column.
+
+    `_dup_tables` lists the tables in which the user id appears more than once.
+    """
+    from pyspark.sql import functions as F
+
+    value_columns = [c for i in inputs for c in i.frame.columns if c != USER]
+    stacked = []
+    for index, item in enumerate(inputs):
+        frame = restrict_users(item.frame, users)
+        stacked.append(frame.withColumn(f"_n{index}", F.lit(1)))
+    if users is not None:
+        stacked.append(_user_list_frame(spark, users))
+    union = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), stacked)
+    aggregates = [F.first(c, ignorenulls=True).alias(c) for c in value_columns]
+    counts = [F.sum(f"_n{i}").alias(f"_n{i}") for i in range(len(inputs))]
+    grouped = union.groupBy(USER).agg(*aggregates, *counts)
+    duplicates = F.array_compact(
+        F.array(*[F.when(F.col(f"_n{i}") > 1, F.lit(item.table)) for i, item in enumerate(inputs)])
+    )
+    return grouped.withColumn(DUPLICATE, duplicates).drop(*[f"_n{i}" for i in range(len(inputs))])
+
+
+def _user_list_frame(spark: SparkSession, users: Sequence[str] | DataFrame) -> DataFrame:
+    """The run's users themselves, so a listed user missing from the lake still gets merged."""
+    from pyspark.sql import DataFrame as SparkFrame
+
+    if isinstance(users, SparkFrame):
+        return users.select(USER).distinct()
+    return spark.createDataFrame([(u,) for u in sorted(set(users))], f"{USER} string")
+
+
+def tag_array(tags: Sequence[TagPlan]) -> Column:
+    """The sorted ids of the tags whose rule holds, as one array column."""
+    from pyspark.sql import functions as F
+
+    if not tags:
+        return F.array().cast("array<int>")
+    ordered = sorted(tags, key=lambda t: t.tag_id)
+    matches = [F.when(t.column, F.lit(t.tag_id)) for t in ordered]
+    return F.array_compact(F.array(*matches)).cast("array<int>")
+
+
+def with_existing(computed: DataFrame, existing: DataFrame, all_users: bool) -> DataFrame:
+    """Join each run user with its existing `user_tags` row (JSON text columns).
+
+    Over all users, rows of users no longer in the lake take part too (their scope tags go).
+    """
+    from pyspark.sql import functions as F
+
+    how = "full_outer" if all_users else "left"
+    marked = computed.withColumn(IN_RUN, F.lit(True))
+    joined = marked.join(existing, USER, how)
+    old = F.from_json(F.col(OLD_IDS_JSON), "array<int>")
+    return joined.withColumn(IN_RUN, F.coalesce(F.col(IN_RUN), F.lit(False))).withColumn(
+        OLD_IDS, F.coalesce(old, F.array().cast("array<int>"))
+    )
+
+
+def merged(frame: DataFrame, scope: TagScope, definitions: dict[int, TagInfo]) -> DataFrame:
+    """Add `new_ids` = (old - scope) ∪ computed, and `_candidate` = the row may change."""
+    from pyspark.sql import functions as F
+
+    computed = F.coalesce(F.col(COMPUTED), F.array().cast("array<int>"))
+    kept = F.filter(F.col(OLD_IDS), lambda t: ~_covers(t, scope))
+    new_ids = F.array_sort(F.array_union(kept, computed))
+    changed = ~(F.col(NEW_IDS) == F.col(OLD_IDS))
+    stale = _stale_details(computed, definitions)
+    return (
+        frame.withColumn(COMPUTED, computed)
+        .withColumn(NEW_IDS, new_ids)
+        .withColumn(CANDIDATE, changed | stale)
+    )
+
+
+def _covers(tag: Column, scope: TagScope) -> Column:
+    from pyspark.sql import functions as F
+
+    if scope.all_tags:
+        return ~tag.isin(sorted(scope.failed)) if scope.failed else F.lit(True)
+    owned = sorted(t for t in scope.tag_ids if scope.covers(t))
+    return tag.isin(owned) if owned else F.lit(False)
+
+
+def _stale_details(computed: Column, definitions: dict[int, TagInfo]) -> Column:
+    """True when an existing detail of a computed tag differs from its current definition."""
+    from pyspark.sql import functions as F
+
+    if not definitions:
+        return F.lit(False)
+    entries = []
+    for tag_id in sorted(definitions):
+        info = definitions[tag_id]
+        entries += [
+            F.lit(tag_id),
+            F.struct(
+                F.lit(info.tag_name).alias("tag_name"),
+                F.lit(info.tag_category).alias("tag_category"),
+            ),
+        ]
+    current = F.create_map(*entries)
+    old = F.from_json(
+        F.col(OLD_DETAILS_JSON), "map<string, struct<tag_name:string, tag_category:string>>"
+    )
+    return F.exists(
+        computed,
+        lambda t: (
+            F.array_contains(F.col(OLD_IDS), t)
+            & ~F.element_at(old, t.cast("string")).eqNullSafe(F.element_at(current, t))
+        ),
+    )
+
+
+def stats_row(frame: DataFrame) -> dict[str, int]:
+    """Run-wide counts in one aggregation over the merged frame."""
+    from pyspark.sql import functions as F
+
+    has_row = F.col(OLD_IDS_JSON).isNotNull()
+    candidate = F.col(CANDIDATE)
+    row = frame.agg(
+        F.sum(F.col(IN_RUN).cast("long")).alias("users_evaluated"),
+        F.sum((F.size(DUPLICATE) > 0).cast("long")).alias("duplicates"),
+        F.sum((candidate & ~has_row & (F.size(NEW_IDS) > 0)).cast("long")).alias("to_insert"),
+        F.sum((candidate & has_row).cast("long")).alias("to_update"),
+        F.sum(has_row.cast("long")).alias("existing_rows"),
+    ).first()
+    return {k: int(v or 0) for k, v in row.asDict().items()} if row else {}
+
+
+MATCHED, ADDED, REMOVED = 0, 1, 2
+
+
+def per_tag_counts(frame: DataFrame) -> dict[tuple[int, int], int]:
+    """(tag id, MATCHED/ADDED/REMOVED) -> users, from one explode + group by."""
+    from pyspark.sql import functions as F
+
+    def coded(array: Column, kind: int) -> Column:
+        return F.transform(array, lambda t: t.cast("long") * 3 + kind)
+
+    events = F.concat(
+        coded(F.col(COMPUTED), MATCHED),
+        coded(F.array_except(F.col(NEW_IDS), F.col(OLD_IDS)), ADDED),
+        coded(F.array_except(F.col(OLD_IDS), F.col(NEW_IDS)), REMOVED),
+    )
+    rows = frame.select(F.explode(events).alias("e")).groupBy("e").count().collect()
+    return {(int(r["e"]) // 3, int(r["e"]) % 3): int(r["count"]) for r in rows}
+
+
+def duplicate_examples(frame: DataFrame, limit: int = 5) -> dict[str, list[str]]:
+    from pyspark.sql import functions as F
+
+    rows = frame.where(F.size(DUPLICATE) > 0).select(USER, DUPLICATE).limit(limit * 4).collect()
+    found: dict[str, list[str]] = {}
+    for row in rows:
+        for table in row[DUPLICATE]:
+            if len(found.setdefault(table, [])) < limit:
+                found[table].append(row[USER])
+    return found

@@ -1,0 +1,188 @@
+"""Planning a run: which tags are in scope, how each is computed, which lake columns are read.
+
+Compiling rules to Spark columns needs a SparkSession, but no data is touched here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Literal
+
+from tagsys.engine.merge import TagInfo, TagScope
+from tagsys.errors import FieldError, UsageError
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column
+
+    from tagsys.lake.schema import LakeColumn, LakeSchema
+    from tagsys.tasks.base import BaseTagTask, TagDefinitionView
+    from tagsys.tasks.registry import TaskRegistry
+
+Mode = Literal["task-all", "task-tags", "task-users", "incremental"]
+MODES: tuple[Mode, ...] = ("task-all", "task-tags", "task-users", "incremental")
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What a caller asks for. `tag_ids`/`user_ids` None mean all."""
+
+    mode: Mode
+    as_of: date
+    tag_ids: tuple[int, ...] | None = None
+    user_ids: tuple[str, ...] | None = None
+    days: int | None = None
+    dry_run: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise UsageError(f"unknown run mode '{self.mode}'; use one of {', '.join(MODES)}")
+        if self.mode == "task-tags" and not self.tag_ids:
+            raise UsageError("task-tags needs --tag-ids, e.g. --tag-ids 1,3,5")
+        if self.mode == "task-users" and not self.user_ids:
+            raise UsageError("task-users needs --user-ids, e.g. --user-ids user_000001,user_000002")
+        if self.mode == "incremental" and (self.days is None or self.days < 0):
+            raise UsageError("incremental needs --days N with N >= 0")
+        if self.tag_ids is not None and len(self.tag_ids) == 0:
+            raise UsageError("the tag id list is empty; give at least one tag id")
+        if self.user_ids is not None and len(self.user_ids) == 0:
+            raise UsageError("the user id list is empty; give at least one user id")
+
+
+@dataclass(frozen=True)
+class TagPlan:
+    """One tag that computes in this run."""
+
+    tag_id: int
+    info: TagInfo
+    task: BaseTagTask
+    column: Column
+    columns: frozenset[LakeColumn]
+    uses_relative_dates: bool
+
+    @property
+    def one_pass(self) -> bool:
+        return type(self.task).runs_in_one_pass()
+
+
+@dataclass(frozen=True)
+class TagFault:
+    """A tag that failed planning: it is left untouched for every user."""
+
+    tag_id: int
+    tag_name: str
+    message: str
+
+
+@dataclass
+class RunPlan:
+    request: RunRequest
+    scope: TagScope
+    tags: list[TagPlan] = field(default_factory=list)
+    faults: list[TagFault] = field(default_factory=list)
+    definitions: dict[int, TagInfo] = field(default_factory=dict)
+    undefined: list[int] = field(default_factory=list)
+
+    def columns_by_table(self) -> dict[str, set[str]]:
+        needed: dict[str, set[str]] = {}
+        for tag in self.tags:
+            for column in tag.columns:
+                needed.setdefault(column.table, set()).add(column.name)
+        return needed
+
+    @property
+    def one_pass_tags(self) -> list[TagPlan]:
+        return [t for t in self.tags if t.one_pass]
+
+    @property
+    def own_job_tags(self) -> list[TagPlan]:
+        return [t for t in self.tags if not t.one_pass]
+
+
+def plan_run(
+    request: RunRequest,
+    definitions: Sequence[TagDefinitionView],
+    schema: LakeSchema,
+    registry: TaskRegistry,
+) -> RunPlan:
+    """Compile every tag in scope; faults are collected, never raised."""
+    by_id = {d.tag_id: d for d in definitions}
+    scope_ids = _scope_ids(request, by_id)
+    plan = RunPlan(
+        request=request,
+        scope=TagScope(tag_ids=frozenset(scope_ids), all_tags=request.tag_ids is None),
+        definitions={d.tag_id: TagInfo(d.tag_name, d.tag_category) for d in definitions},
+    )
+    for tag_id in sorted(scope_ids):
+        definition = by_id.get(tag_id)
+        if definition is None or not definition.is_active:
+            continue
+        _plan_tag(plan, definition, schema, registry)
+    plan.scope = plan.scope.with_failed(f.tag_id for f in plan.faults)
+    return plan
+
+
+def _scope_ids(request: RunRequest, by_id: dict[int, TagDefinitionView]) -> set[int]:
+    if request.tag_ids is None:
+        return set(by_id)
+    unknown = sorted(set(request.tag_ids) - set(by_id))
+    if unknown:
+        known = ", ".join(str(t) for t in sorted(by_id)) or "(none)"
+        raise UsageError(
+            f"tag id(s) {', '.join(map(str, unknown))} are not defined in tag_definition; "
+            f"defined tags: {known}. (task-all removes tags that were deleted.)"
+        )
+    return set(request.tag_ids)
+
+
+def _plan_tag(
+    plan: RunPlan, definition: TagDefinitionView, schema: LakeSchema, registry: TaskRegistry
+) -> None:
+    from tagsys.rules.compiler import TagFailure, compile_tag
+
+    task_class = registry.get(definition.tag_id, definition.tag_name)
+    task = task_class(definition, schema)
+    fault = _check_task_fields(task, schema)
+    if fault:
+        plan.faults.append(TagFault(definition.tag_id, definition.tag_name, fault))
+        return
+    compiled = compile_tag(definition.tag_id, definition.rules, schema, plan.request.as_of)
+    if isinstance(compiled, TagFailure):
+        plan.faults.append(TagFault(definition.tag_id, definition.tag_name, compiled.message()))
+        return
+    plan.tags.append(
+        TagPlan(
+            tag_id=definition.tag_id,
+            info=TagInfo(definition.tag_name, definition.tag_category),
+            task=task,
+            column=compiled.column,
+            columns=compiled.columns,
+            uses_relative_dates=compiled.uses_relative_dates,
+        )
+    )
+
+
+def _check_task_fields(task: BaseTagTask, schema: LakeSchema) -> str | None:
+    problems = []
+    for name in task.get_required_fields():
+        if name == schema.user_id_column:
+            continue
+        try:
+            schema.resolve(name)
+        except FieldError as exc:
+            problems.append(str(exc))
+    for role, table in task.get_data_sources().items():
+        if table and table not in schema.tables:
+            problems.append(f"data source {role} '{table}' is not a lake table")
+    if not problems:
+        return None
+    return f"task {type(task).__name__} cannot run on this lake: " + "; ".join(problems)
+
+
+def relative_date_tags(plan: RunPlan) -> list[int]:
+    return [t.tag_id for t in plan.tags if t.uses_relative_dates]
+
+
+def tag_ids_of(tags: Iterable[TagPlan]) -> list[int]:
+    return [t.tag_id for t in tags]

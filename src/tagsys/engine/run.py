@@ -1,0 +1,217 @@
+"""Executing a planned run: read, compute in one pass, merge with existing rows, write changes."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from tagsys.engine import frames
+from tagsys.engine.io import existing_frame, write_candidates
+from tagsys.engine.plan import RunPlan, RunRequest, plan_run, relative_date_tags
+from tagsys.engine.summary import PhaseTimer, RunSummary, TagOutcome
+from tagsys.engine.tasks import own_job_matches
+from tagsys.errors import DataError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from tagsys.lake.catalog import LakeCatalog
+    from tagsys.tasks.base import TagDefinitionView
+    from tagsys.tasks.registry import TaskRegistry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunContext:
+    """Everything a run touches, opened once by the caller (CLI, API, service, Glue)."""
+
+    spark: SparkSession
+    catalog: LakeCatalog
+    db_url: str
+    registry: TaskRegistry
+    write_batch_size: int = 2000
+    write_partitions: int | None = None
+    change_columns: dict[str, str] = field(default_factory=dict)
+
+
+def execute(request: RunRequest, ctx: RunContext) -> RunSummary:
+    """Run `request` and return its summary (recorded in the store by the caller)."""
+    summary = RunSummary(
+        run_id=uuid.uuid4().hex,
+        mode=request.mode,
+        as_of=request.as_of,
+        tag_scope=list(request.tag_ids) if request.tag_ids else "all",
+        user_scope=_describe_users(request),
+        dry_run=request.dry_run,
+        started_at=datetime.now(UTC),
+    )
+    timer = PhaseTimer(summary.phases)
+    with timer("plan"):
+        plan = plan_run(request, load_definitions(ctx.db_url), ctx.catalog.schema(), ctx.registry)
+    users = _run_users(request, ctx, plan, summary)
+    with timer("compute"):
+        frame = _merged_frame(plan, ctx, users).persist()
+        stats = frames.stats_row(frame)
+        _check_duplicates(frame, stats)
+        per_tag = frames.per_tag_counts(frame)
+    try:
+        with timer("write"):
+            counts = _write(frame, plan, ctx, stats)
+    finally:
+        frame.unpersist()
+    _fill_summary(summary, plan, stats, per_tag, counts)
+    summary.finished_at = datetime.now(UTC)
+    return summary
+
+
+def load_definitions(db_url: str) -> list[TagDefinitionView]:
+    from tagsys.engine.definitions import tag_definition_views
+
+    return tag_definition_views(db_url)
+
+
+def _describe_users(request: RunRequest) -> str:
+    if request.mode == "incremental":
+        return f"changed in the last {request.days} days"
+    if request.user_ids is not None:
+        return f"{len(request.user_ids)} listed"
+    return "all"
+
+
+def _run_users(
+    request: RunRequest, ctx: RunContext, plan: RunPlan, summary: RunSummary
+) -> Sequence[str] | DataFrame | None:
+    if request.mode != "incremental":
+        return request.user_ids
+    from tagsys.engine.incremental import changed_users
+
+    relative = relative_date_tags(plan)
+    if relative:
+        summary.notes.append(
+            "incremental runs recompute only users whose lake rows changed; tags with relative "
+            f"dates ({', '.join(map(str, relative))}) also change with as_of alone: run "
+            "task-tags for them to refresh every user"
+        )
+    assert request.days is not None
+    return changed_users(ctx.spark, ctx.catalog, request.as_of, request.days, ctx.change_columns)
+
+
+def _merged_frame(
+    plan: RunPlan, ctx: RunContext, users: Sequence[str] | DataFrame | None
+) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    from tagsys.lake.reader import read_snapshot
+
+    needed = plan.columns_by_table()
+    inputs = [
+        frames.TableInput(
+            table,
+            read_snapshot(
+                ctx.spark,
+                ctx.catalog.snapshot_for(table, plan.request.as_of),
+                sorted(needed.get(table, ())),
+            ),
+        )
+        for table in sorted(ctx.catalog.tables)
+    ]
+    computed = frames.user_frame(ctx.spark, inputs, users).select(
+        frames.USER, frames.DUPLICATE, frames.tag_array(plan.one_pass_tags).alias(frames.COMPUTED)
+    )
+    extra = own_job_matches(ctx, plan, users)
+    if extra is not None:
+        computed = computed.join(extra, frames.USER, "left").select(
+            frames.USER,
+            frames.DUPLICATE,
+            F.array_sort(
+                F.array_union(frames.COMPUTED, F.coalesce("extra", F.array().cast("array<int>")))
+            ).alias(frames.COMPUTED),
+        )
+    user_list = users if isinstance(users, list | tuple) else None
+    partitions = ctx.spark.sparkContext.defaultParallelism
+    existing = existing_frame(ctx.spark, ctx.db_url, user_list, partitions)
+    joined = frames.with_existing(computed, existing, all_users=users is None)
+    return frames.merged(joined, plan.scope, plan.definitions)
+
+
+def _check_duplicates(frame: DataFrame, stats: dict[str, int]) -> None:
+    if not stats.get("duplicates"):
+        return
+    examples = frames.duplicate_examples(frame)
+    where = "; ".join(f"table '{t}': {', '.join(ids)}" for t, ids in sorted(examples.items()))
+    raise DataError(
+        f"{stats['duplicates']} user id(s) appear more than once in the rows this run reads "
+        f"({where}). Each table must hold one row per user in a snapshot: fix the data; "
+        "nothing was written."
+    )
+
+
+def _write(
+    frame: DataFrame, plan: RunPlan, ctx: RunContext, stats: dict[str, int]
+) -> tuple[int, int, int]:
+    if plan.request.dry_run:
+        updated = stats["to_update"]
+        return stats["to_insert"], updated, stats["existing_rows"] - updated
+    from pyspark.sql import functions as F
+
+    from tagsys.store.writer import WriteRequest, max_writers
+
+    request = WriteRequest(
+        db_url=ctx.db_url,
+        scope=plan.scope,
+        definitions=plan.definitions,
+        batch_size=ctx.write_batch_size,
+        written_at=datetime.now(UTC).replace(microsecond=0, tzinfo=None),
+    )
+    candidates = frame.where(F.col(frames.CANDIDATE))
+    if ctx.write_partitions:
+        candidates = candidates.repartition(ctx.write_partitions, frames.USER)
+    counts = write_candidates(candidates, request, max_writers(ctx.db_url))
+    untouched = stats["existing_rows"] - counts.updated
+    return counts.inserted, counts.updated, untouched
+
+
+def _fill_summary(
+    summary: RunSummary,
+    plan: RunPlan,
+    stats: dict[str, int],
+    per_tag: dict[tuple[int, int], int],
+    counts: tuple[int, int, int],
+) -> None:
+    summary.users_evaluated = stats.get("users_evaluated", 0)
+    summary.rows_inserted, summary.rows_updated, summary.rows_unchanged = counts
+    for tag in plan.tags:
+        summary.tags.append(
+            TagOutcome(
+                tag_id=tag.tag_id,
+                tag_name=tag.info.tag_name,
+                status="ok",
+                task=type(tag.task).__name__,
+                matched=per_tag.get((tag.tag_id, frames.MATCHED), 0),
+                added=per_tag.get((tag.tag_id, frames.ADDED), 0),
+                removed=per_tag.get((tag.tag_id, frames.REMOVED), 0),
+            )
+        )
+    for fault in plan.faults:
+        summary.tags.append(
+            TagOutcome(fault.tag_id, fault.tag_name, "failed", message=fault.message)
+        )
+    planned = {t.tag_id for t in plan.tags} | {f.tag_id for f in plan.faults}
+    cleared = sorted({tag for tag, _ in per_tag} - planned)
+    for tag_id in cleared:
+        info = plan.definitions.get(tag_id)
+        summary.tags.append(
+            TagOutcome(
+                tag_id,
+                info.tag_name if info else f"(deleted tag {tag_id})",
+                "cleared",
+                removed=per_tag.get((tag_id, frames.REMOVED), 0),
+                message="inactive, deleted or without rules: removed from users",
+            )
+        )
+    summary.tags.sort(key=lambda t: t.tag_id)

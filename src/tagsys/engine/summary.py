@@ -1,0 +1,109 @@
+"""The summary every run returns, records and prints."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any, TextIO
+
+
+@dataclass
+class TagOutcome:
+    tag_id: int
+    tag_name: str
+    status: str  # ok | failed | cleared (in scope, no active rule: removed from users)
+    task: str = ""
+    matched: int = 0
+    added: int = 0
+    removed: int = 0
+    message: str | None = None
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    mode: str
+    as_of: date
+    tag_scope: list[int] | str
+    user_scope: str
+    dry_run: bool
+    started_at: datetime
+    finished_at: datetime | None = None
+    users_evaluated: int = 0
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_unchanged: int = 0
+    tags: list[TagOutcome] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failed_tags(self) -> list[TagOutcome]:
+        return [t for t in self.tags if t.status == "failed"]
+
+    @property
+    def succeeded(self) -> bool:
+        return not self.failed_tags
+
+    @property
+    def status(self) -> str:
+        return "completed" if self.succeeded else "failed"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["as_of"] = self.as_of.isoformat()
+        data["started_at"] = self.started_at.isoformat()
+        data["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
+        data["status"] = self.status
+        return data
+
+    def render(self) -> str:
+        verb = "would be" if self.dry_run else ""
+        lines = [
+            f"Run {self.run_id} ({self.mode}{', dry run' if self.dry_run else ''}): {self.status}",
+            f"  as_of {self.as_of.isoformat()}  tags: {self.tag_scope}  users: {self.user_scope}",
+            f"  users evaluated: {self.users_evaluated}",
+            f"  rows {verb} inserted: {self.rows_inserted}  updated: {self.rows_updated}"
+            f"  unchanged: {self.rows_unchanged}".replace("  ", " ", 1),
+            "",
+            f"  {'tag':>5}  {'name':<20} {'status':<8} {'matched':>9} {'added':>8} {'removed':>8}  task",
+        ]
+        for tag in self.tags:
+            lines.append(
+                f"  {tag.tag_id:>5}  {tag.tag_name[:20]:<20} {tag.status:<8} {tag.matched:>9} "
+                f"{tag.added:>8} {tag.removed:>8}  {tag.task}"
+            )
+        for tag in self.failed_tags:
+            lines.append(f"  FAILED tag {tag.tag_id} ({tag.tag_name}): {tag.message}")
+        lines.extend(f"  note: {note}" for note in self.notes)
+        timing = "  ".join(f"{k} {v:.1f}s" for k, v in self.phases.items())
+        lines.append(f"  time: {timing}")
+        return "\n".join(lines)
+
+
+class PhaseTimer:
+    """Times named phases; on a terminal, says when a long phase starts and ends."""
+
+    def __init__(self, phases: dict[str, float], stream: TextIO | None = None) -> None:
+        self.phases = phases
+        self.stream = stream if stream is not None else sys.stderr
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        show = self.stream.isatty()
+        if show:
+            self.stream.write(f"… {name}\n")
+            self.stream.flush()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - start
+            self.phases[name] = round(self.phases.get(name, 0.0) + elapsed, 3)
+            if show:
+                self.stream.write(f"✓ {name} ({elapsed:.1f}s)\n")
+                self.stream.flush()

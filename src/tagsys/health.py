@@ -1,0 +1,87 @@
+"""`health`: is every part of the product reachable? One line per check, never a secret."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from tagsys.errors import TagSysError
+
+if TYPE_CHECKING:
+    from tagsys.api import TagSystemAPI
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class HealthReport:
+    environment: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def render(self) -> str:
+        lines = [f"Health of environment '{self.environment}':"]
+        for check in self.checks:
+            lines.append(f"  [{'ok' if check.ok else 'FAIL'}] {check.name:<6} {check.detail}")
+        lines.append("healthy" if self.ok else "UNHEALTHY: fix the failed checks above")
+        return "\n".join(lines)
+
+
+def run_checks(api: TagSystemAPI) -> HealthReport:
+    report = HealthReport(api.settings.env)
+    for name, probe in (("store", _store), ("lake", _lake), ("java", _java), ("spark", _spark)):
+        report.checks.append(_attempt(name, lambda probe=probe: probe(api)))
+    return report
+
+
+def _attempt(name: str, probe: Callable[[], str]) -> Check:
+    try:
+        return Check(name, True, probe())
+    except TagSysError as exc:
+        return Check(name, False, str(exc))
+    except Exception as exc:  # a health check reports every failure, whatever its kind
+        return Check(name, False, f"{type(exc).__name__}: {exc}")
+
+
+def _store(api: TagSystemAPI) -> str:
+    from tagsys.store.migrate import current_revision, head_revision
+
+    current = current_revision(api.db_url)
+    head = head_revision()
+    where = api.settings.safe_database_url
+    if current != head:
+        raise TagSysError(
+            f"{where}: schema at {current or 'nothing'}, expected {head}: run --mode migrate"
+        )
+    return f"{where} (schema {current})"
+
+
+def _lake(api: TagSystemAPI) -> str:
+    tables = api.catalog.tables
+    parts = []
+    for name, table in sorted(tables.items()):
+        dates = table.partition_dates
+        part = f", {len(dates)} partitions up to {dates[-1].isoformat()}" if dates else ""
+        parts.append(f"{name} ({len(table.columns)} columns{part})")
+    return f"{api.settings.lake_root}: {len(tables)} tables: " + "; ".join(parts)
+
+
+def _java(api: TagSystemAPI) -> str:
+    from tagsys.spark import java_version
+
+    return java_version()
+
+
+def _spark(api: TagSystemAPI) -> str:
+    spark = api.spark
+    spark.range(1).count()
+    return f"Spark {spark.version}, master {spark.sparkContext.master}"

@@ -1,0 +1,135 @@
+"""Looking at tags without running them: list-tasks, validate, and explain one user."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from tagsys.errors import FieldError, RuleError, UsageError
+
+if TYPE_CHECKING:
+    from tagsys.api import TagSystemAPI, TaskInfo
+    from tagsys.tasks.base import TagDefinitionView
+
+
+def _definitions(api: TagSystemAPI) -> list[TagDefinitionView]:
+    from tagsys.engine.definitions import tag_definition_views
+
+    api.ensure_store()
+    return tag_definition_views(api.db_url)
+
+
+def task_infos(api: TagSystemAPI) -> list[TaskInfo]:
+    """Every tag with its task class, domain and source tables (from its rules and class)."""
+    from tagsys.api import TaskInfo
+    from tagsys.rules.compiler import rule_columns
+
+    schema = api.catalog.schema()
+    infos = []
+    for definition in _definitions(api):
+        task_class = api.registry.get(definition.tag_id, definition.tag_name)
+        tables: set[str] = {t for t in task_class.data_sources.values() if t}
+        problem = None
+        for rule in definition.rules:
+            try:
+                tables |= {c.table for c in rule_columns(rule.conditions, schema)}
+            except (RuleError, FieldError) as exc:
+                problem = str(exc).splitlines()[0]
+        infos.append(
+            TaskInfo(
+                tag_id=definition.tag_id,
+                tag_name=definition.tag_name,
+                tag_category=definition.tag_category,
+                active=definition.is_active and bool(definition.rules),
+                task_class=task_class.__name__,
+                domain=task_class.domain,
+                source_tables=tuple(sorted(tables)),
+                rules=len(definition.rules),
+                problem=problem,
+            )
+        )
+    return infos
+
+
+def render_tasks(infos: list[TaskInfo]) -> str:
+    lines = [f"{'tag':>4}  {'name':<16} {'category':<10} {'task class':<24} {'domain':<12} sources"]
+    for i in infos:
+        state = "" if i.active else " (inactive)"
+        lines.append(
+            f"{i.tag_id:>4}  {i.tag_name[:16]:<16} {i.tag_category[:10]:<10} "
+            f"{i.task_class[:24]:<24} {i.domain:<12} {', '.join(i.source_tables)}{state}"
+        )
+    lines.append(f"{sum(i.active for i in infos)} computable tags of {len(infos)}")
+    return "\n".join(lines)
+
+
+def rule_problems(api: TagSystemAPI) -> list[tuple[int, str, Any]]:
+    """(tag id, tag name, RuleProblem) for every problem of every active rule."""
+    from tagsys.rules.validate import validate_rule
+
+    schema = api.catalog.schema()
+    found = []
+    for definition in _definitions(api):
+        if not definition.is_active:
+            continue
+        for rule in definition.rules:
+            for problem in validate_rule(rule.conditions, schema):
+                found.append(
+                    (definition.tag_id, definition.tag_name, problem.with_rule(rule.rule_id))
+                )
+    return found
+
+
+def render_problems(problems: list[tuple[int, str, Any]]) -> str:
+    if not problems:
+        return "every active rule is valid"
+    lines = [f"{'tag':>4}  {'name':<16} {'rule':>5}  {'where':<32} problem"]
+    for tag_id, name, problem in problems:
+        lines.append(
+            f"{tag_id:>4}  {name[:16]:<16} {problem.rule_id:>5}  {problem.location:<32} "
+            f"{problem.message}"
+        )
+    lines.append(f"{len(problems)} problem(s): these tags are not computed until fixed")
+    return "\n".join(lines)
+
+
+def explain_user(api: TagSystemAPI, tag_id: int, user_id: str, as_of: date) -> str:
+    """Each condition of each active rule of a tag, on one user's lake values."""
+    from tagsys.rules.compiler import rule_columns
+    from tagsys.rules.explain import explain_rule
+
+    definition = next((d for d in _definitions(api) if d.tag_id == tag_id), None)
+    if definition is None:
+        raise UsageError(f"tag {tag_id} is not defined in tag_definition")
+    schema = api.catalog.schema()
+    lines = [f"tag {tag_id} ({definition.tag_name}) for user {user_id}, as of {as_of}"]
+    if not definition.rules:
+        lines.append("  the tag has no active rule: it applies to no one")
+    holds = False
+    for rule in definition.rules:
+        columns = rule_columns(rule.conditions, schema)
+        row = _user_row(api, user_id, columns, as_of)
+        explanation = explain_rule(rule.conditions, row, schema, as_of)
+        holds = holds or explanation.result
+        lines.append(f"  rule {rule.rule_id}:")
+        lines.extend(f"    {line}" for line in explanation.render())
+    lines.append(f"=> tag {tag_id} {'applies' if holds else 'does not apply'} to {user_id}")
+    return "\n".join(lines)
+
+
+def _user_row(api: TagSystemAPI, user_id: str, columns: Any, as_of: date) -> dict[str, Any]:
+    from pyspark.sql import functions as F
+
+    from tagsys.lake.reader import read_snapshot
+
+    row: dict[str, Any] = {}
+    by_table: dict[str, list[str]] = {}
+    for column in columns:
+        by_table.setdefault(column.table, []).append(column.name)
+    for table, names in by_table.items():
+        snapshot = api.catalog.snapshot_for(table, as_of)
+        frame = read_snapshot(api.spark, snapshot, sorted(names))
+        found = frame.where(F.col("user_id") == user_id).limit(2).collect()
+        if found:
+            row.update({k: v for k, v in found[0].asDict().items() if k != "user_id"})
+    return row
