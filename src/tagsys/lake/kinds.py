@@ -37,9 +37,20 @@ def arrow_kind(arrow_type: pa.DataType) -> tuple[ValueKind | None, str]:
         return "date", "timestamp" if arrow_type.tz else "timestamp_ntz"
     if pat.is_boolean(arrow_type):
         return "boolean", "boolean"
+    return None, _nested_name(arrow_type)
+
+
+def _nested_name(arrow_type: pa.DataType) -> str:
     if pat.is_binary(arrow_type) or pat.is_large_binary(arrow_type):
-        return None, "binary"
-    return None, str(arrow_type)
+        return "binary"
+    if pat.is_list(arrow_type) or pat.is_large_list(arrow_type):
+        return f"array<{arrow_kind(arrow_type.value_type)[1]}>"
+    if pat.is_map(arrow_type):
+        return f"map<{arrow_kind(arrow_type.key_type)[1]},{arrow_kind(arrow_type.item_type)[1]}>"
+    if pat.is_struct(arrow_type):
+        fields = (f"{f.name}:{arrow_kind(f.type)[1]}" for f in arrow_type)
+        return f"struct<{','.join(fields)}>"
+    return str(arrow_type)
 
 
 def spark_kind(data_type: DataType) -> tuple[ValueKind | None, str]:
