@@ -1,0 +1,60 @@
+"""A small lake schema shared by the rule tests, and a fixture evaluating columns on Spark."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tagsys.lake.schema import LakeColumn, LakeSchema
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, SparkSession
+
+AS_OF = date(2024, 3, 15)
+
+COLUMNS = (
+    LakeColumn("acct", "total_asset_value", "number", "bigint"),
+    LakeColumn("acct", "balance", "number", "double"),
+    LakeColumn("acct", "kyc_status", "string", "string"),
+    LakeColumn("acct", "name", "string", "string"),
+    LakeColumn("acct", "opened", "date", "date"),
+    LakeColumn("acct", "last_login", "date", "timestamp"),
+    LakeColumn("acct", "vip", "boolean", "boolean"),
+    LakeColumn("acct", "labels", None, "array<string>"),
+    LakeColumn("trade", "trade_count_30d", "number", "bigint"),
+    LakeColumn("trade", "name", "string", "string"),
+)
+
+Rows = Sequence[Mapping[str, Any]]
+SparkEval = Callable[[Sequence[LakeColumn], Rows, Sequence["Column"]], list[list[Any]]]
+
+
+@pytest.fixture(scope="session")
+def schema() -> LakeSchema:
+    return LakeSchema.from_columns(COLUMNS)
+
+
+@pytest.fixture(scope="session")
+def as_of() -> date:
+    return AS_OF
+
+
+@pytest.fixture(scope="session")
+def spark_eval(spark: SparkSession) -> SparkEval:
+    """Evaluate columns over a tiny frame (one column per alias) in ONE Spark job.
+
+    Returns, per input row in order, the value of every column.
+    """
+
+    def run(columns: Sequence[LakeColumn], rows: Rows, tests: Sequence[Column]) -> list[list[Any]]:
+        ddl = ", ".join(f"`{c.alias}` {c.data_type}" for c in columns)
+        data = [(i, *(row.get(c.alias) for c in columns)) for i, row in enumerate(rows)]
+        frame = spark.createDataFrame(data, schema=f"_row int, {ddl}")
+        out = frame.select("_row", *[test.alias(f"t{i}") for i, test in enumerate(tests)])
+        collected = sorted(out.collect(), key=lambda r: r["_row"])
+        return [[r[f"t{i}"] for i in range(len(tests))] for r in collected]
+
+    return run
