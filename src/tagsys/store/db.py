@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -37,11 +38,15 @@ def create_store_engine(db_url: str | sa.URL) -> sa.Engine:
     adapter = adapter_for(url)
     url = adapter.prepare_url(url)
     try:
-        engine = sa.create_engine(url, **adapter.engine_kwargs())
+        engine = sa.create_engine(url, json_serializer=_json_text, **adapter.engine_kwargs())
     except ImportError as exc:
         raise StoreError(f"{describe(url)}: the database driver is missing ({exc})") from exc
     adapter.install_hooks(engine)
     return engine
+
+
+def _json_text(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def engine_adapter(engine: sa.Engine) -> StoreAdapter:
@@ -71,9 +76,7 @@ def connection_error(url: sa.URL, exc: BaseException) -> StoreError:
 def statement_error(url: sa.URL, exc: BaseException) -> StoreError:
     reason = _scrub(_reason(exc), url)
     hint = ""
-    if isinstance(exc, sa.exc.ProgrammingError | sa.exc.OperationalError) and (
-        "no such table" in reason or "doesn't exist" in reason
-    ):
+    if "no such table" in reason or "doesn't exist" in reason:
         hint = ": the schema is missing, run `--mode migrate`"
     return StoreError(f"the {describe(url)} refused a statement ({reason}){hint}")
 

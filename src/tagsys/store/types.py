@@ -39,7 +39,7 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
-class utc_now(FunctionElement[datetime]):  # noqa: N801 (reads like the SQL function it renders)
+class utc_now(FunctionElement[datetime]):
     """Server default for UtcDateTime columns (sessions run with time_zone '+00:00')."""
 
     type = sa.DateTime()

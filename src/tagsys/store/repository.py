@@ -1,0 +1,377 @@
+"""Keyword-only reads and writes of definitions, rules, jobs and runs.
+
+`bind` is an Engine (each call is its own transaction) or a Connection (the caller's transaction).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from tagsys.engine.merge import TagInfo, canonical_json, parse_details, parse_ids
+from tagsys.errors import StoreError
+from tagsys.store.db import Bind, transaction
+from tagsys.store.schema import (
+    JOB_STATUSES,
+    tag_category,
+    tag_definition,
+    tag_jobs,
+    tag_rules,
+    tag_runs,
+    user_tags,
+)
+
+TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
+_ALLOWED_FROM: dict[str, frozenset[str]] = {
+    "running": frozenset({"submitted"}),
+    "completed": frozenset({"running"}),
+    "failed": frozenset({"submitted", "running"}),
+    "cancelled": frozenset({"submitted", "running"}),
+}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _as_text(column: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
+    """A JSON column read as its stored text, not parsed."""
+    return sa.type_coerce(column, sa.Text)
+
+
+# --- definitions and rules -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TagDefinition:
+    tag_id: int
+    tag_name: str
+    tag_category: str
+    description: str | None
+    is_active: bool
+    rules: tuple[tuple[int, str], ...]
+    """Active rules as (rule_id, rule_conditions text), by rule_id."""
+
+    def info(self) -> TagInfo:
+        return TagInfo(self.tag_name, self.tag_category)
+
+
+def load_active_definitions(*, bind: Bind) -> list[TagDefinition]:
+    """Active tags (with or without rules), each with its active rules."""
+    return _load_definitions(bind, active_only=True)
+
+
+def load_all_definitions(*, bind: Bind) -> list[TagDefinition]:
+    """Every tag, inactive ones too, each with its active rules."""
+    return _load_definitions(bind, active_only=False)
+
+
+def definition_infos(definitions: Iterable[TagDefinition]) -> dict[int, TagInfo]:
+    return {d.tag_id: d.info() for d in definitions}
+
+
+def _load_definitions(bind: Bind, *, active_only: bool) -> list[TagDefinition]:
+    tags = sa.select(tag_definition).order_by(tag_definition.c.tag_id)
+    if active_only:
+        tags = tags.where(tag_definition.c.is_active.is_(True))
+    rules = (
+        sa.select(tag_rules.c.tag_id, tag_rules.c.rule_id, _as_text(tag_rules.c.rule_conditions))
+        .where(tag_rules.c.is_active.is_(True))
+        .order_by(tag_rules.c.tag_id, tag_rules.c.rule_id)
+    )
+    with transaction(bind) as conn:
+        tag_rows = conn.execute(tags).all()
+        by_tag: dict[int, list[tuple[int, str]]] = {}
+        for tag_id, rule_id, text in conn.execute(rules):
+            by_tag.setdefault(tag_id, []).append((rule_id, text))
+    return [
+        TagDefinition(
+            tag_id=row.tag_id,
+            tag_name=row.tag_name,
+            tag_category=row.tag_category,
+            description=row.description,
+            is_active=bool(row.is_active),
+            rules=tuple(by_tag.get(row.tag_id, ())),
+        )
+        for row in tag_rows
+    ]
+
+
+def upsert_category(
+    *,
+    bind: Bind,
+    category_name: str,
+    description: str | None = None,
+    is_active: bool = True,
+    category_id: int | None = None,
+) -> int:
+    """Insert or update a category, found by id if given, else by name. Returns its id."""
+    values = {"category_name": category_name, "description": description, "is_active": is_active}
+    table, key = tag_category, tag_category.c.category_id
+    with transaction(bind) as conn:
+        if category_id is None:
+            category_id = conn.execute(
+                sa.select(key).where(tag_category.c.category_name == category_name)
+            ).scalar()
+        return _upsert_by_id(conn, table, key, category_id, values)
+
+
+def list_categories(*, bind: Bind) -> list[dict[str, Any]]:
+    query = sa.select(tag_category).order_by(tag_category.c.category_id)
+    with transaction(bind) as conn:
+        return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def upsert_tag(
+    *,
+    bind: Bind,
+    tag_name: str,
+    tag_category: str,
+    description: str | None = None,
+    is_active: bool = True,
+    tag_id: int | None = None,
+) -> int:
+    """Insert or update a tag definition, found by id if given, else by name. Returns its id."""
+    values = {
+        "tag_name": tag_name,
+        "tag_category": tag_category,
+        "description": description,
+        "is_active": is_active,
+    }
+    key = tag_definition.c.tag_id
+    with transaction(bind) as conn:
+        if tag_id is None:
+            tag_id = conn.execute(
+                sa.select(key).where(tag_definition.c.tag_name == tag_name).order_by(key).limit(1)
+            ).scalar()
+        return _upsert_by_id(conn, tag_definition, key, tag_id, values)
+
+
+def _upsert_by_id(
+    conn: sa.Connection,
+    table: sa.Table,
+    key: sa.Column[int],
+    row_id: int | None,
+    values: dict[str, Any],
+) -> int:
+    if row_id is not None:
+        updated = conn.execute(sa.update(table).where(key == row_id).values(**values))
+        if updated.rowcount:
+            return row_id
+        values = {key.name: row_id, **values}
+    result = conn.execute(sa.insert(table).values(**values))
+    return row_id if row_id is not None else int(result.inserted_primary_key[0])
+
+
+def replace_rules(
+    *, bind: Bind, tag_id: int, rules: Sequence[str | Mapping[str, Any]]
+) -> list[int]:
+    """Make `rules` the tag's rules (texts kept as given, mappings stored canonically).
+
+    Idempotent: when the tag's active rules already have this content, nothing is written
+    and their ids are kept. Returns the active rule ids.
+    """
+    texts = [r if isinstance(r, str) else canonical_json(r) for r in rules]
+    with transaction(bind) as conn:
+        existing = conn.execute(
+            sa.select(
+                tag_rules.c.rule_id, _as_text(tag_rules.c.rule_conditions), tag_rules.c.is_active
+            )
+            .where(tag_rules.c.tag_id == tag_id)
+            .order_by(tag_rules.c.rule_id)
+        ).all()
+        if all(r.is_active for r in existing) and [_same_json(r[1]) for r in existing] == [
+            _same_json(t) for t in texts
+        ]:
+            return [r.rule_id for r in existing]
+        conn.execute(sa.delete(tag_rules).where(tag_rules.c.tag_id == tag_id))
+        ids = []
+        for text in texts:
+            stmt = sa.insert(tag_rules).values(
+                tag_id=tag_id, rule_conditions=sa.type_coerce(text, sa.Text), is_active=True
+            )
+            ids.append(int(conn.execute(stmt).inserted_primary_key[0]))
+        return ids
+
+
+def _same_json(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+# --- user tags ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserTagsRow:
+    user_id: str
+    tag_ids: list[int]
+    tag_details: dict[int, dict[str, Any]]
+    created_time: datetime
+    updated_time: datetime
+
+
+def read_user_tags(*, bind: Bind, user_ids: Iterable[str] | None = None) -> dict[str, UserTagsRow]:
+    """Rows of user_tags by user id (all rows when `user_ids` is None)."""
+    query = sa.select(
+        user_tags.c.user_id,
+        _as_text(user_tags.c.tag_ids),
+        _as_text(user_tags.c.tag_details),
+        user_tags.c.created_time,
+        user_tags.c.updated_time,
+    )
+    if user_ids is not None:
+        query = query.where(user_tags.c.user_id.in_(sorted(set(user_ids))))
+    with transaction(bind) as conn:
+        rows = conn.execute(query.order_by(user_tags.c.user_id)).all()
+    return {
+        row[0]: UserTagsRow(row[0], parse_ids(row[1]), parse_details(row[2]), row[3], row[4])
+        for row in rows
+    }
+
+
+# --- jobs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    job_id: str
+    status: str
+    request: dict[str, Any]
+    environment: str | None
+    submitted_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    result: dict[str, Any] | None
+    error: str | None
+
+
+def create_job(
+    *,
+    bind: Bind,
+    job_id: str,
+    request: Mapping[str, Any],
+    environment: str | None = None,
+    submitted_at: datetime | None = None,
+) -> JobRecord:
+    values = {
+        "job_id": job_id,
+        "status": "submitted",
+        "request": dict(request),
+        "environment": environment,
+        "submitted_at": submitted_at or _now(),
+    }
+    with transaction(bind) as conn:
+        conn.execute(sa.insert(tag_jobs).values(**values))
+        return _get_job(conn, job_id)  # type: ignore[return-value]
+
+
+def set_job_status(
+    *,
+    bind: Bind,
+    job_id: str,
+    status: str,
+    result: Mapping[str, Any] | None = None,
+    error: str | None = None,
+    at: datetime | None = None,
+) -> bool:
+    """Move a job to `status` if its current status allows it (a cancelled job stays cancelled).
+
+    Sets started_at on `running`, completed_at on a final status. Returns whether it moved.
+    """
+    if status not in _ALLOWED_FROM:
+        raise StoreError(f"job status {status!r} cannot be set: use one of {list(_ALLOWED_FROM)}")
+    when = at or _now()
+    values: dict[str, Any] = {"status": status}
+    if status == "running":
+        values["started_at"] = when
+    else:
+        values.update(completed_at=when, result=dict(result) if result else None, error=error)
+    stmt = (
+        sa.update(tag_jobs)
+        .where(tag_jobs.c.job_id == job_id, tag_jobs.c.status.in_(_ALLOWED_FROM[status]))
+        .values(**values)
+    )
+    with transaction(bind) as conn:
+        return bool(conn.execute(stmt).rowcount)
+
+
+def get_job(*, bind: Bind, job_id: str) -> JobRecord | None:
+    with transaction(bind) as conn:
+        return _get_job(conn, job_id)
+
+
+def list_jobs(*, bind: Bind, status: str | None = None, limit: int = 100) -> list[JobRecord]:
+    """Most recently submitted first."""
+    query = sa.select(tag_jobs).order_by(tag_jobs.c.submitted_at.desc()).limit(limit)
+    if status is not None:
+        query = query.where(tag_jobs.c.status == status)
+    with transaction(bind) as conn:
+        return [_job(row) for row in conn.execute(query)]
+
+
+def fail_interrupted_jobs(
+    *, bind: Bind, reason: str, statuses: Sequence[str] = ("running",)
+) -> int:
+    """On service start: jobs left `running` by a dead process become failed with `reason`."""
+    unknown = set(statuses) - set(JOB_STATUSES)
+    if unknown:
+        raise StoreError(f"unknown job status {sorted(unknown)}: use some of {list(JOB_STATUSES)}")
+    stmt = (
+        sa.update(tag_jobs)
+        .where(tag_jobs.c.status.in_(list(statuses)))
+        .values(status="failed", error=reason, completed_at=_now())
+    )
+    with transaction(bind) as conn:
+        return int(conn.execute(stmt).rowcount)
+
+
+def _get_job(conn: sa.Connection, job_id: str) -> JobRecord | None:
+    row = conn.execute(sa.select(tag_jobs).where(tag_jobs.c.job_id == job_id)).first()
+    return None if row is None else _job(row)
+
+
+def _job(row: sa.Row[Any]) -> JobRecord:
+    return JobRecord(**row._asdict())
+
+
+# --- runs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    mode: str
+    as_of: date
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    summary: dict[str, Any] | None
+
+
+def insert_run(*, bind: Bind, run: RunRecord) -> None:
+    with transaction(bind) as conn:
+        conn.execute(sa.insert(tag_runs).values(**run.__dict__))
+
+
+def get_run(*, bind: Bind, run_id: str) -> RunRecord | None:
+    query = sa.select(tag_runs).where(tag_runs.c.run_id == run_id)
+    with transaction(bind) as conn:
+        row = conn.execute(query).first()
+    return None if row is None else RunRecord(**row._asdict())
+
+
+def get_latest_run(*, bind: Bind, mode: str | None = None) -> RunRecord | None:
+    query = sa.select(tag_runs).order_by(tag_runs.c.started_at.desc()).limit(1)
+    if mode is not None:
+        query = query.where(tag_runs.c.mode == mode)
+    with transaction(bind) as conn:
+        row = conn.execute(query).first()
+    return None if row is None else RunRecord(**row._asdict())

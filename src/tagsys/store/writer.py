@@ -1,0 +1,342 @@
+"""The write path of a run: merge computed tags into user_tags, batch by batch, safely in parallel.
+
+Called on Spark executors, so it knows nothing of Spark: it gets an iterator of
+(user_id, computed tag ids) and opens its own connection from the store URL.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from tagsys.engine.merge import (
+    TagInfo,
+    TagScope,
+    details_json,
+    ids_json,
+    merge_tags,
+    parse_details,
+    parse_ids,
+)
+from tagsys.errors import StoreError
+from tagsys.store.adapters import Retry, StoreAdapter
+from tagsys.store.db import (
+    connection_error,
+    create_store_engine,
+    describe,
+    engine_adapter,
+    statement_error,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Existing = dict[str, tuple[str | None, str | None]]
+"""user_id -> (tag_ids text, tag_details text) as stored."""
+
+PARTITION_SCHEMA = pa.schema(
+    [("user_id", pa.string()), ("tag_ids", pa.string()), ("tag_details", pa.string())]
+)
+
+
+@dataclass(frozen=True)
+class WriteRequest:
+    """Everything an executor needs to write its partition (picklable)."""
+
+    db_url: str
+    scope: TagScope
+    definitions: dict[int, TagInfo]
+    written_at: datetime
+    """The run's write time (UTC): created_time of new rows, updated_time of changed rows."""
+    batch_size: int = 2000
+    max_attempts: int = 8
+
+
+@dataclass
+class WriteCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __add__(self, other: WriteCounts) -> WriteCounts:
+        return WriteCounts(
+            self.inserted + other.inserted,
+            self.updated + other.updated,
+            self.unchanged + other.unchanged,
+        )
+
+
+@dataclass
+class BatchPlan:
+    rows: list[tuple[object, ...]] = field(default_factory=list)
+    counts: WriteCounts = field(default_factory=WriteCounts)
+
+
+def write_rows(request: WriteRequest, rows: Iterable[tuple[str, Sequence[int]]]) -> WriteCounts:
+    """Merge `rows` into user_tags; one transaction per batch of users. Returns what changed."""
+    return RowWriter(request).write(rows)
+
+
+def max_concurrent_writers(db_url: str) -> int | None:
+    """How many partitions may write at once (1 for SQLite, None for no limit of ours)."""
+    return engine_adapter(_engine(db_url)).MAX_CONCURRENT_WRITERS
+
+
+class RowWriter:
+    def __init__(self, request: WriteRequest, adapter: StoreAdapter | None = None) -> None:
+        self.request = request
+        self.engine = _engine(request.db_url)
+        self.adapter = adapter or engine_adapter(self.engine)
+
+    def write(self, rows: Iterable[tuple[str, Sequence[int]]]) -> WriteCounts:
+        total = WriteCounts()
+        for batch in _batches(rows, self.request.batch_size):
+            total += _with_retries(
+                self.engine, self.adapter, self.request.max_attempts, self._attempt_fn(batch)
+            )
+        return total
+
+    def _attempt_fn(self, batch: list[tuple[str, list[int]]]) -> Callable[[Any], WriteCounts]:
+        def attempt(conn: Any) -> WriteCounts:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(self.adapter.BEGIN_WRITE_SQL)
+                existing = _lock_existing(cursor, self.adapter, [uid for uid, _ in batch])
+                plan = plan_batch(batch, existing, self.request, self.adapter)
+                if plan.rows:
+                    cursor.executemany(self.adapter.UPSERT_SQL, plan.rows)
+                conn.commit()
+                return plan.counts
+            finally:
+                cursor.close()
+
+        return attempt
+
+
+def plan_batch(
+    batch: Sequence[tuple[str, list[int]]],
+    existing: Existing,
+    request: WriteRequest,
+    adapter: StoreAdapter,
+) -> BatchPlan:
+    """The upsert rows of a batch: only users whose content changes, and no empty new rows."""
+    stamp = adapter.timestamp_param(request.written_at)
+    plan = BatchPlan()
+    for user_id, computed in batch:
+        old = existing.get(user_id)
+        old_ids, old_details = _parse_existing(user_id, old)
+        new_ids, new_details = merge_tags(
+            old_ids, old_details, computed, request.scope, request.definitions
+        )
+        # Content, not text: MySQL 8 hands JSON back re-formatted with its own key order.
+        if (old is None and not new_ids) or (
+            old is not None and (new_ids, new_details) == (sorted(set(old_ids)), old_details)
+        ):
+            plan.counts.unchanged += 1
+            continue
+        if old is None:
+            plan.counts.inserted += 1
+        else:
+            plan.counts.updated += 1
+        plan.rows.append((user_id, ids_json(new_ids), details_json(new_details), stamp, stamp))
+    return plan
+
+
+def _parse_existing(
+    user_id: str, old: tuple[str | None, str | None] | None
+) -> tuple[list[int], dict[int, dict[str, Any]]]:
+    if old is None:
+        return [], {}
+    try:
+        return parse_ids(old[0]), parse_details(old[1])
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise StoreError(
+            f"user_tags row of user {user_id!r} holds malformed JSON ({exc}): "
+            "fix or delete that row, then run again"
+        ) from exc
+
+
+def _batches(
+    rows: Iterable[tuple[str, Sequence[int]]], size: int
+) -> Iterator[list[tuple[str, list[int]]]]:
+    """Batches of distinct users sorted by user_id: the lock order every writer shares."""
+    pending: dict[str, set[int]] = {}
+    for user_id, tag_ids in rows:
+        pending.setdefault(str(user_id), set()).update(int(t) for t in tag_ids)
+        if len(pending) >= size:
+            yield _sorted_batch(pending)
+            pending = {}
+    if pending:
+        yield _sorted_batch(pending)
+
+
+def _sorted_batch(pending: dict[str, set[int]]) -> list[tuple[str, list[int]]]:
+    return [(uid, sorted(pending[uid])) for uid in sorted(pending)]
+
+
+def _lock_existing(cursor: Any, adapter: StoreAdapter, user_ids: list[str]) -> Existing:
+    existing: Existing = {}
+    for chunk in _chunks(user_ids, adapter.MAX_IN_PARAMS):
+        sql = adapter.SELECT_FOR_MERGE_SQL.format(ids=adapter.placeholders(len(chunk)))
+        cursor.execute(sql, chunk)
+        for user_id, ids_text, details_text in cursor.fetchall():
+            existing[user_id] = (_text(ids_text), _text(details_text))
+    return existing
+
+
+def _text(value: str | bytes | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# --- parallel reads of user_tags for the engine -------------------------------------------
+
+
+def id_bounds(db_url: str) -> tuple[int, int] | None:
+    """(min id, max id) of user_tags, or None when it is empty."""
+    engine = _engine(db_url)
+    adapter = engine_adapter(engine)
+
+    def query(conn: Any) -> tuple[int, int] | None:
+        cursor = conn.cursor()
+        try:
+            cursor.execute(adapter.ID_BOUNDS_SQL)
+            low, high = cursor.fetchone()
+            conn.rollback()
+        finally:
+            cursor.close()
+        return None if low is None else (int(low), int(high))
+
+    return _with_retries(engine, adapter, 3, query)
+
+
+def read_existing_partition(
+    db_url: str, lo_id: int, hi_id: int, user_ids: list[str] | None = None
+) -> pa.RecordBatch:
+    """Rows with lo_id <= id <= hi_id (optionally only `user_ids`), as JSON text columns."""
+    engine = _engine(db_url)
+    adapter = engine_adapter(engine)
+
+    def query(conn: Any) -> list[tuple[str, str | None, str | None]]:
+        cursor = conn.cursor()
+        try:
+            found = _read_range(cursor, adapter, lo_id, hi_id, user_ids)
+            conn.rollback()
+        finally:
+            cursor.close()
+        return found
+
+    found = _with_retries(engine, adapter, 3, query)
+    columns = list(zip(*found, strict=True)) if found else [(), (), ()]
+    arrays = [pa.array([_text(v) for v in col], pa.string()) for col in columns]
+    return pa.RecordBatch.from_arrays(arrays, schema=PARTITION_SCHEMA)
+
+
+def _read_range(
+    cursor: Any, adapter: StoreAdapter, lo_id: int, hi_id: int, user_ids: list[str] | None
+) -> list[tuple[str, str | None, str | None]]:
+    if user_ids is None:
+        cursor.execute(adapter.READ_RANGE_SQL.format(filter=""), (lo_id, hi_id))
+        return list(cursor.fetchall())
+    found: list[tuple[str, str | None, str | None]] = []
+    for chunk in _chunks(sorted(set(user_ids)), adapter.MAX_IN_PARAMS - 2):
+        user_filter = f" AND user_id IN ({adapter.placeholders(len(chunk))})"
+        cursor.execute(adapter.READ_RANGE_SQL.format(filter=user_filter), (lo_id, hi_id, *chunk))
+        found.extend(cursor.fetchall())
+    return found
+
+
+# --- connections and retries ----------------------------------------------------------------
+
+_engines: dict[tuple[str, int], sa.Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def _engine(db_url: str) -> sa.Engine:
+    """One engine per URL and process (a forked executor must not share its parent's sockets)."""
+    key = (db_url, os.getpid())
+    with _engines_lock:
+        if key not in _engines:
+            _engines[key] = create_store_engine(db_url)
+        return _engines[key]
+
+
+def _with_retries(
+    engine: sa.Engine, adapter: StoreAdapter, attempts: int, fn: Callable[[Any], T]
+) -> T:
+    """Run `fn(dbapi_connection)` as a whole; retry it on lock conflicts and lost connections."""
+    for attempt in range(1, attempts + 1):
+        conn = _raw_connection(engine, adapter, attempt, attempts)
+        if conn is None:
+            continue
+        try:
+            return fn(conn)
+        except Exception as exc:
+            kind = adapter.retry_kind(exc)
+            _discard(conn, kind)
+            if kind is None:
+                raise _as_store_error(engine, exc) from exc
+            _give_up_or_wait(engine, exc, attempt, attempts)
+        finally:
+            _close_quietly(conn)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _raw_connection(engine: sa.Engine, adapter: StoreAdapter, attempt: int, attempts: int) -> Any:
+    try:
+        return engine.raw_connection()
+    except sa.exc.DBAPIError as exc:
+        if adapter.retry_kind(exc.orig) is None or attempt == attempts:
+            raise connection_error(engine.url, exc) from exc
+        _give_up_or_wait(engine, exc, attempt, attempts)
+        return None
+
+
+def _give_up_or_wait(engine: sa.Engine, exc: BaseException, attempt: int, attempts: int) -> None:
+    if attempt >= attempts:
+        raise StoreError(
+            f"the {describe(engine.url)} kept failing after {attempts} attempts ({exc}): "
+            "another writer may hold locks for long, or the server is overloaded or restarting"
+        ) from exc
+    delay = min(2.0, 0.05 * 2 ** (attempt - 1)) * (0.5 + random.random())
+    log.warning(
+        "store write attempt %d/%d failed (%s); retrying in %.2fs", attempt, attempts, exc, delay
+    )
+    time.sleep(delay)
+
+
+def _discard(conn: Any, kind: Retry | None) -> None:
+    if kind is Retry.RECONNECT:
+        conn.invalidate()
+        return
+    try:
+        conn.rollback()
+    except Exception:
+        conn.invalidate()
+
+
+def _close_quietly(conn: Any) -> None:
+    try:
+        conn.close()
+    except Exception:
+        log.debug("closing a store connection failed", exc_info=True)
+
+
+def _as_store_error(engine: sa.Engine, exc: Exception) -> StoreError:
+    if isinstance(exc, StoreError):
+        return exc
+    return statement_error(engine.url, exc)
