@@ -28,6 +28,7 @@ tag_category = sa.Table(
     sa.Column("description", sa.Text),
     sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("created_date", UtcDateTime, nullable=False, server_default=utc_now()),
+    sqlite_autoincrement=True,
     **MYSQL_TABLE_OPTIONS,
 )
 
@@ -40,6 +41,7 @@ tag_definition = sa.Table(
     sa.Column("description", sa.Text),
     sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("created_date", UtcDateTime, nullable=False, server_default=utc_now()),
+    sqlite_autoincrement=True,
     **MYSQL_TABLE_OPTIONS,
 )
 
@@ -52,6 +54,7 @@ tag_rules = sa.Table(
     sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("created_date", UtcDateTime, nullable=False, server_default=utc_now()),
     sa.Index("ix_tag_rules_tag_id", "tag_id"),
+    sqlite_autoincrement=True,
     **MYSQL_TABLE_OPTIONS,
 )
 

@@ -275,6 +275,15 @@ def _engine(db_url: str) -> sa.Engine:
         return _engines[key]
 
 
+def dispose_engines() -> None:
+    """Close this process's cached writer engines (service shutdown, tests)."""
+    with _engines_lock:
+        engines = list(_engines.values())
+        _engines.clear()
+    for engine in engines:
+        engine.dispose()
+
+
 def _with_retries(
     engine: sa.Engine, adapter: StoreAdapter, attempts: int, fn: Callable[[Any], T]
 ) -> T:
@@ -299,8 +308,9 @@ def _with_retries(
 def _raw_connection(engine: sa.Engine, adapter: StoreAdapter, attempt: int, attempts: int) -> Any:
     try:
         return engine.raw_connection()
-    except sa.exc.DBAPIError as exc:
-        if adapter.retry_kind(exc.orig) is None or attempt == attempts:
+    except Exception as exc:  # the pool raises the driver's own errors here, unwrapped
+        orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+        if adapter.retry_kind(orig) is None or attempt == attempts:
             raise connection_error(engine.url, exc) from exc
         _give_up_or_wait(engine, exc, attempt, attempts)
         return None

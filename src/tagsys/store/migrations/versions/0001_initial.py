@@ -34,6 +34,7 @@ def upgrade() -> None:
         _active(),
         _created(),
         sa.PrimaryKeyConstraint("category_id", name="pk_tag_category"),
+        sqlite_autoincrement=True,
         **MYSQL_TABLE_OPTIONS,
     )
     op.create_table(
@@ -45,6 +46,7 @@ def upgrade() -> None:
         _active(),
         _created(),
         sa.PrimaryKeyConstraint("tag_id", name="pk_tag_definition"),
+        sqlite_autoincrement=True,
         **MYSQL_TABLE_OPTIONS,
     )
     op.create_table(
@@ -60,6 +62,7 @@ def upgrade() -> None:
             ["tag_definition.tag_id"],
             name="fk_tag_rules_tag_id_tag_definition",
         ),
+        sqlite_autoincrement=True,
         **MYSQL_TABLE_OPTIONS,
     )
     op.create_index("ix_tag_rules_tag_id", "tag_rules", ["tag_id"])
