@@ -132,7 +132,7 @@ class TagSystemAPI:
         """Execute a run, record its summary in the store, and return it."""
         from tagsys.engine.run import RunContext, execute
         from tagsys.store.db import create_store_engine
-        from tagsys.store.repository import record_run
+        from tagsys.store.repository import RunRecord, insert_run
 
         self.ensure_store()
         ctx = RunContext(
@@ -147,8 +147,18 @@ class TagSystemAPI:
         summary = execute(request, ctx)
         engine = create_store_engine(self.db_url)
         try:
-            with engine.begin() as conn:
-                record_run(conn, summary)
+            insert_run(
+                bind=engine,
+                run=RunRecord(
+                    run_id=summary.run_id,
+                    mode=summary.mode,
+                    as_of=summary.as_of,
+                    started_at=summary.started_at,
+                    finished_at=summary.finished_at,
+                    status=summary.status,
+                    summary=summary.to_dict(),
+                ),
+            )
         finally:
             engine.dispose()
         self.last_summary = summary

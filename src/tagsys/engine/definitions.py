@@ -13,8 +13,7 @@ def tag_definition_views(db_url: str) -> list[TagDefinitionView]:
 
     engine = create_store_engine(db_url)
     try:
-        with engine.connect() as conn:
-            records = repository.load_definitions(conn, include_inactive=True)
+        records = repository.load_all_definitions(bind=engine)
     finally:
         engine.dispose()
     return [
@@ -22,7 +21,7 @@ def tag_definition_views(db_url: str) -> list[TagDefinitionView]:
             tag_id=r.tag_id,
             tag_name=r.tag_name,
             tag_category=r.tag_category,
-            rules=tuple(RuleSource(rule.rule_id, rule.rule_conditions) for rule in r.rules),
+            rules=tuple(RuleSource(rule_id, text) for rule_id, text in r.rules),
             is_active=r.is_active,
         )
         for r in records

@@ -27,6 +27,7 @@ OLD_DETAILS_JSON = "tag_details"
 NEW_IDS = "new_ids"
 IN_RUN = "_in_run"
 DUPLICATE = "_dup_tables"
+IN_LAKE = "_in_lake"
 CANDIDATE = "_candidate"
 _LIST_FILTER_LIMIT = 5000
 
@@ -60,7 +61,8 @@ def user_frame(
 ) -> DataFrame:
     """One row per user of the population (or of the user list), with every needed column.
 
-    `_dup_tables` lists the tables in which the user id appears more than once.
+    `_dup_tables` lists the tables in which the user id appears more than once; `_in_lake`
+    is false for a listed user found in no table (no tag is computed for such a user).
     """
     from pyspark.sql import functions as F
 
@@ -78,7 +80,12 @@ def user_frame(
     duplicates = F.array_compact(
         F.array(*[F.when(F.col(f"_n{i}") > 1, F.lit(item.table)) for i, item in enumerate(inputs)])
     )
-    return grouped.withColumn(DUPLICATE, duplicates).drop(*[f"_n{i}" for i in range(len(inputs))])
+    in_lake = reduce(lambda a, b: a | b, [F.col(f"_n{i}").isNotNull() for i in range(len(inputs))])
+    return (
+        grouped.withColumn(DUPLICATE, duplicates)
+        .withColumn(IN_LAKE, in_lake)
+        .drop(*[f"_n{i}" for i in range(len(inputs))])
+    )
 
 
 def _user_list_frame(spark: SparkSession, users: Sequence[str] | DataFrame) -> DataFrame:
@@ -91,14 +98,16 @@ def _user_list_frame(spark: SparkSession, users: Sequence[str] | DataFrame) -> D
 
 
 def tag_array(tags: Sequence[TagPlan]) -> Column:
-    """The sorted ids of the tags whose rule holds, as one array column."""
+    """The sorted ids of the tags whose rule holds, as one array column (empty off the lake)."""
     from pyspark.sql import functions as F
 
+    empty = F.array().cast("array<int>")
     if not tags:
-        return F.array().cast("array<int>")
+        return empty
     ordered = sorted(tags, key=lambda t: t.tag_id)
     matches = [F.when(t.column, F.lit(t.tag_id)) for t in ordered]
-    return F.array_compact(F.array(*matches)).cast("array<int>")
+    computed = F.array_compact(F.array(*matches)).cast("array<int>")
+    return F.when(F.col(IN_LAKE), computed).otherwise(empty)
 
 
 def with_existing(computed: DataFrame, existing: DataFrame, all_users: bool) -> DataFrame:

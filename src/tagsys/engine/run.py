@@ -159,19 +159,19 @@ def _write(
         return stats["to_insert"], updated, stats["existing_rows"] - updated
     from pyspark.sql import functions as F
 
-    from tagsys.store.writer import WriteRequest, max_writers
+    from tagsys.store.writer import WriteRequest, max_concurrent_writers
 
     request = WriteRequest(
         db_url=ctx.db_url,
         scope=plan.scope,
         definitions=plan.definitions,
         batch_size=ctx.write_batch_size,
-        written_at=datetime.now(UTC).replace(microsecond=0, tzinfo=None),
+        written_at=datetime.now(UTC),
     )
     candidates = frame.where(F.col(frames.CANDIDATE))
     if ctx.write_partitions:
         candidates = candidates.repartition(ctx.write_partitions, frames.USER)
-    counts = write_candidates(candidates, request, max_writers(ctx.db_url))
+    counts = write_candidates(candidates, request, max_concurrent_writers(ctx.db_url))
     untouched = stats["existing_rows"] - counts.updated
     return counts.inserted, counts.updated, untouched
 

@@ -1,0 +1,204 @@
+"""End to end: runs over a small unfamiliar lake equal the SPEC's semantics, on SQLite and MariaDB."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tagsys.api import TagSystemAPI
+from tagsys.engine.merge import TagScope
+from tagsys.errors import DataError, UsageError
+from tagsys.store import repository
+from tagsys.store.db import create_store_engine
+from tests.engine.lakes import (
+    AS_OF,
+    ORDERS,
+    SHOP_TAGS,
+    expected_after,
+    expected_tags,
+    load_tags,
+    write_table,
+)
+
+
+def stored(api: TagSystemAPI) -> dict[str, repository.UserTagsRow]:
+    engine = create_store_engine(api.db_url)
+    try:
+        return repository.read_user_tags(bind=engine)
+    finally:
+        engine.dispose()
+
+
+def ids(api: TagSystemAPI) -> dict[str, list[int]]:
+    return {u: r.tag_ids for u, r in stored(api).items()}
+
+
+def test_task_all_equals_reference_and_rerun_writes_nothing(
+    shop: TagSystemAPI, shop_lake: Path
+) -> None:
+    summary = shop.run(shop.request("task-all", as_of=AS_OF))
+    assert summary.succeeded, summary.render()
+    expected = {u: sorted(t) for u, t in expected_tags(shop_lake, SHOP_TAGS, AS_OF).items() if t}
+    rows = stored(shop)
+    assert ids(shop) == expected
+    assert summary.rows_inserted == len(expected) and summary.rows_updated == 0
+    for tag_id in SHOP_TAGS:
+        matched = sum(tag_id in t for t in expected.values())
+        outcome = next(t for t in summary.tags if t.tag_id == tag_id)
+        assert (outcome.matched, outcome.added, outcome.status) == (matched, matched, "ok")
+    some = next(r for r in rows.values() if r.tag_ids)
+    assert set(some.tag_details) == set(some.tag_ids)
+    assert some.tag_details[some.tag_ids[0]]["tag_name"] == SHOP_TAGS[some.tag_ids[0]][0]
+
+    again = shop.run(shop.request("task-all", as_of=AS_OF))
+    assert (again.rows_inserted, again.rows_updated) == (0, 0)
+    assert again.rows_unchanged == len(expected)
+    after = stored(shop)
+    assert {u: r.updated_time for u, r in after.items()} == {
+        u: r.updated_time for u, r in rows.items()
+    }
+
+
+def test_as_of_moves_relative_dates_and_partition(shop: TagSystemAPI, shop_lake: Path) -> None:
+    later = AS_OF.replace(day=15, month=7)
+    shop.run(shop.request("task-all", as_of=AS_OF))
+    summary = shop.run(shop.request("task-all", as_of=later))
+    assert summary.succeeded
+    expected = {u: sorted(t) for u, t in expected_tags(shop_lake, SHOP_TAGS, later).items()}
+    got = ids(shop)
+    assert {u: got.get(u, []) for u in expected} == expected
+    assert summary.rows_updated > 0
+
+
+def test_task_tags_touches_only_its_tags(shop: TagSystemAPI, shop_lake: Path) -> None:
+    engine = create_store_engine(shop.db_url)
+    with engine.begin() as conn:
+        from sqlalchemy import text
+
+        conn.execute(
+            text(
+                "INSERT INTO user_tags (user_id, tag_ids, tag_details, created_time, updated_time)"
+                " VALUES ('u0002', '[7,101]', :d, '2020-01-01 00:00:00', '2020-01-01 00:00:00')"
+            ),
+            {
+                "d": json.dumps(
+                    {
+                        "7": {"tag_name": "old", "tag_category": "kept"},
+                        "101": {"tag_name": "big spender", "tag_category": "value"},
+                    }
+                )
+            },
+        )
+    engine.dispose()
+    old = ids(shop)
+    summary = shop.run(shop.request("task-tags", tag_ids=[101, 103], as_of=AS_OF))
+    assert summary.succeeded
+    computed = expected_tags(shop_lake, {t: SHOP_TAGS[t] for t in (101, 103)}, AS_OF)
+    scope = TagScope(frozenset({101, 103}))
+    assert ids(shop) == {
+        u: v for u, v in expected_after(old, computed, scope).items() if v or u in old
+    }
+    row = stored(shop)["u0002"]
+    assert 7 in row.tag_ids and row.tag_details[7] == {"tag_name": "old", "tag_category": "kept"}
+
+
+def test_task_users_only_listed_users(shop: TagSystemAPI, shop_lake: Path) -> None:
+    users = ["u0001", "u0003", "u0030", "nobody"]
+    summary = shop.run(shop.request("task-users", user_ids=users, tag_ids=[103, 105], as_of=AS_OF))
+    assert summary.succeeded
+    computed = expected_tags(shop_lake, {t: SHOP_TAGS[t] for t in (103, 105)}, AS_OF)
+    want = {u: sorted(computed.get(u, set())) for u in users}
+    assert ids(shop) == {u: v for u, v in want.items() if v}
+    assert summary.users_evaluated == len(users)
+
+
+def test_broken_rule_fails_closed_and_keeps_assignments(
+    shop: TagSystemAPI, shop_lake: Path
+) -> None:
+    shop.run(shop.request("task-all", as_of=AS_OF))
+    before = ids(shop)
+    broken = {
+        "logic": "AND",
+        "conditions": [
+            {"field": "amount", "operator": ">=", "value": 2500},
+            {"field": "no_such_field", "operator": "=", "value": 1},
+        ],
+    }
+    engine = create_store_engine(shop.db_url)
+    repository.replace_rules(bind=engine, tag_id=101, rules=[json.dumps(broken)])
+    repository.replace_rules(bind=engine, tag_id=103, rules=["{not json"])
+    engine.dispose()
+    summary = shop.run(shop.request("task-all", as_of=AS_OF))
+    assert not summary.succeeded
+    failed = {t.tag_id: t.message for t in summary.failed_tags}
+    assert set(failed) == {101, 103}
+    assert "no_such_field" in failed[101] and "conditions[1].field" in failed[101]
+    after = ids(shop)
+    for uid, tags in before.items():
+        assert (101 in tags) == (101 in after[uid]) and (103 in tags) == (103 in after[uid])
+
+
+def test_stale_and_inactive_tags_are_removed(
+    shop: TagSystemAPI, shop_lake: Path, make_api, db_url: str
+) -> None:
+    shop.run(shop.request("task-all", as_of=AS_OF))
+    engine = create_store_engine(shop.db_url)
+    repository.upsert_tag(
+        bind=engine, tag_id=105, tag_name="no orders", tag_category="activity", is_active=False
+    )
+    engine.dispose()
+    had_105 = [u for u, t in ids(shop).items() if 105 in t]
+    assert had_105
+    summary = shop.run(shop.request("task-all", as_of=AS_OF))
+    assert summary.succeeded
+    assert all(105 not in t for t in ids(shop).values())
+    cleared = next(t for t in summary.tags if t.tag_id == 105)
+    assert (cleared.status, cleared.removed) == ("cleared", len(had_105))
+    only_105 = [u for u in had_105 if ids(shop).get(u) == []]
+    assert only_105, "a row whose set becomes empty is kept with []"
+
+
+def test_user_gone_from_lake_loses_scope_tags(shop: TagSystemAPI, shop_lake: Path) -> None:
+    shop.run(shop.request("task-all", as_of=AS_OF))
+    engine = create_store_engine(shop.db_url)
+    with engine.begin() as conn:
+        from sqlalchemy import text
+
+        conn.execute(
+            text(
+                "INSERT INTO user_tags (user_id, tag_ids, tag_details, created_time, updated_time) "
+                "VALUES ('ghost', '[101,999]', '{}', '2020-01-01 00:00:00', '2020-01-01 00:00:00')"
+            )
+        )
+    engine.dispose()
+    shop.run(shop.request("task-tags", tag_ids=[101], as_of=AS_OF))
+    assert ids(shop)["ghost"] == [999]
+    shop.run(shop.request("task-all", as_of=AS_OF))
+    assert ids(shop)["ghost"] == []
+
+
+def test_dry_run_writes_nothing(shop: TagSystemAPI, shop_lake: Path) -> None:
+    summary = shop.run(shop.request("task-all", as_of=AS_OF, dry_run=True))
+    expected = {u for u, t in expected_tags(shop_lake, SHOP_TAGS, AS_OF).items() if t}
+    assert summary.rows_inserted == len(expected)
+    assert ids(shop) == {}
+
+
+def test_duplicate_user_ids_stop_the_run(shop: TagSystemAPI, shop_lake: Path) -> None:
+    dup = [{"user_id": "u0002", "amount": 1.0, "last_order": None, "channel": "app"}] * 2
+    write_table(shop_lake, "orders", dup, ORDERS, "dt=2024-06-30")
+    with pytest.raises(DataError, match=r"orders.*u0002"):
+        shop.run(shop.request("task-all", as_of=AS_OF))
+    assert ids(shop) == {}
+
+
+def test_unknown_tag_id_is_a_usage_error(shop: TagSystemAPI) -> None:
+    with pytest.raises(UsageError, match="999"):
+        shop.run(shop.request("task-tags", tag_ids=[999], as_of=AS_OF))
+
+
+def test_load_tags_helper_is_idempotent(db_url: str) -> None:
+    load_tags(db_url, SHOP_TAGS)
+    load_tags(db_url, SHOP_TAGS)
