@@ -170,10 +170,10 @@ def _init_db(api: TagSystemAPI, args: argparse.Namespace) -> int:
 
 
 def _generate_data(api: TagSystemAPI, args: argparse.Namespace) -> int:
-    from tagsys.demo.generator import generate_lake
+    from tagsys.demo.loader import write_demo_lake
 
     as_of = args.as_of or api.settings.today()
-    tables = generate_lake(api.settings.lake_root, args.users, as_of, seed=args.seed)
+    tables = write_demo_lake(api.settings.lake_root, args.users, as_of, seed=args.seed)
     print(f"demo lake at {api.settings.lake_root}: {args.users} users, tables {', '.join(tables)}")
     return 0
 

@@ -1,0 +1,75 @@
+"""Putting the demo into a store and a lake, and taking it out again (init_data.sh)."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from tagsys.demo.generator import TABLES, generate_lake
+from tagsys.demo.seed_tags import SEED_CATEGORIES, SEED_TAGS
+from tagsys.errors import LakeError
+from tagsys.lake.filesystem import is_s3
+from tagsys.store import repository
+from tagsys.store.db import create_store_engine
+from tagsys.store.migrate import ensure_schema
+
+
+def load_seed_tags(db_url: str) -> int:
+    """Insert or update the seed's categories, 8 tags and their rules (idempotent)."""
+    ensure_schema(db_url)
+    engine = create_store_engine(db_url)
+    try:
+        for category in SEED_CATEGORIES:
+            repository.upsert_category(
+                bind=engine,
+                category_id=category.category_id,
+                category_name=category.category_name,
+                description=category.description,
+            )
+        for tag in SEED_TAGS:
+            repository.upsert_tag(
+                bind=engine,
+                tag_id=tag.tag_id,
+                tag_name=tag.tag_name,
+                tag_category=tag.tag_category,
+                description=tag.description,
+            )
+            repository.replace_rules(bind=engine, tag_id=tag.tag_id, rules=tag.rules)
+    finally:
+        engine.dispose()
+    return len(SEED_TAGS)
+
+
+def write_demo_lake(lake_root: str, users: int, as_of: date, seed: int = 42) -> list[str]:
+    """Replace the demo tables of a local lake with freshly generated ones."""
+    _remove_demo_tables(lake_root)
+    return sorted(generate_lake(lake_root, users, as_of, seed=seed))
+
+
+def clean(db_url: str, lake_root: str) -> str:
+    """Remove demo tags, user tags, runs and the demo tables; the schema stays."""
+    ensure_schema(db_url)
+    engine = create_store_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            for table in ("user_tags", "tag_rules", "tag_definition", "tag_category", "tag_runs"):
+                conn.execute(sa.text(f"DELETE FROM {table}"))
+    finally:
+        engine.dispose()
+    removed = _remove_demo_tables(lake_root)
+    return f"cleaned the store's tags and user tags; removed lake tables: {', '.join(removed) or 'none'}"
+
+
+def _remove_demo_tables(lake_root: str) -> list[str]:
+    if is_s3(lake_root):
+        raise LakeError(f"the demo data is only written to a local lake folder, not {lake_root}")
+    removed = []
+    for table in TABLES:
+        folder = Path(lake_root) / table
+        if folder.exists():
+            shutil.rmtree(folder)
+            removed.append(table)
+    return removed
