@@ -108,7 +108,7 @@ def _display(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, date):
-        return value.isoformat()
+        return str(value)  # 2024-03-01, or 2024-03-01 08:30:00 for a timestamp
     return show(value)
 
 
