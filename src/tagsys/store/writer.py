@@ -6,6 +6,7 @@ Called on Spark executors, so it knows nothing of Spark: it gets an iterator of
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
@@ -158,12 +159,20 @@ def _parse_existing(
     if old is None:
         return [], {}
     try:
-        return parse_ids(old[0]), parse_details(old[1])
+        return _parse_stored(*old)
     except (ValueError, TypeError, AttributeError) as exc:
         raise StoreError(
             f"user_tags row of user {user_id!r} holds malformed JSON ({exc}): "
             "fix or delete that row, then run again"
         ) from exc
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_stored(
+    ids_text: str | None, details_text: str | None
+) -> tuple[list[int], dict[int, dict[str, Any]]]:
+    """Many users share one tag combination: parse each stored text once. Callers never mutate."""
+    return parse_ids(ids_text), parse_details(details_text)
 
 
 def _batches(
