@@ -132,7 +132,7 @@ rows = st.fixed_dictionaries(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(
-    table=st.lists(rows, min_size=1, max_size=6), batch=st.lists(rules, min_size=20, max_size=40)
+    table=st.lists(rows, min_size=1, max_size=6), batch=st.lists(rules, min_size=30, max_size=40)
 )
 def test_spark_agrees_with_reference(spark_eval: Any, table: list[dict], batch: list[dict]) -> None:
     compiled = [

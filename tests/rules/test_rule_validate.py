@@ -335,3 +335,13 @@ def test_one_invalid_rule_fails_the_whole_tag(schema: LakeSchema) -> None:
 def test_the_valid_rule_alone_compiles(spark: Any, schema: LakeSchema) -> None:
     valid = RuleSource(1, one(c("vip", "=", True)))
     assert isinstance(compile_tag(8, [valid], schema, AS_OF), CompiledTag)
+
+
+def test_absurdly_deep_nesting_is_a_problem_not_a_crash(schema: LakeSchema) -> None:
+    depth = 5000
+    text = '{"logic": "NOT", "conditions": [' * depth
+    text += '{"field": "vip", "operator": "is_null"}' + "]}" * depth
+    problems = validate_rule(text, schema)
+    assert [(p.location, p.message) for p in problems] == [
+        ("$", "the rule nests groups too deeply to be read")
+    ]

@@ -131,6 +131,13 @@ def parse_rule(
 
 
 def _check(rule: RuleInput, schema: LakeSchema) -> tuple[Group | None, list[RuleProblem]]:
+    try:
+        return _check_nested(rule, schema)
+    except RecursionError:
+        return None, [RuleProblem("$", "the rule nests groups too deeply to be read")]
+
+
+def _check_nested(rule: RuleInput, schema: LakeSchema) -> tuple[Group | None, list[RuleProblem]]:
     data, problems = load_rule(rule)
     if problems:
         return None, problems
@@ -193,10 +200,13 @@ def _is_day_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_DAYS
 
 
+_PYDANTIC_BRANCHES = frozenset({"condition", "group", "bool", "int", "float", "str"})
+
+
 def _from_pydantic(error: Mapping[str, Any]) -> RuleProblem:
     location = "$"
     for part in error["loc"]:
-        if part not in ("condition", "group") and not str(part).startswith(("list[", "str")):
+        if part not in _PYDANTIC_BRANCHES and not str(part).startswith("list["):
             location = at(location, part)
     return RuleProblem(location, str(error["msg"]))
 
