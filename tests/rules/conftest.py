@@ -50,7 +50,8 @@ def spark_eval(spark: SparkSession) -> SparkEval:
     """
 
     def run(columns: Sequence[LakeColumn], rows: Rows, tests: Sequence[Column]) -> list[list[Any]]:
-        ddl = ", ".join(f"`{c.alias}` {c.data_type}" for c in columns)
+        quoted = [c.alias.replace("`", "``") for c in columns]
+        ddl = ", ".join(f"`{name}` {c.data_type}" for name, c in zip(quoted, columns, strict=True))
         data = [(i, *(row.get(c.alias) for c in columns)) for i, row in enumerate(rows)]
         frame = spark.createDataFrame(data, schema=f"_row int, {ddl}")
         out = frame.select("_row", *[test.alias(f"t{i}") for i, test in enumerate(tests)])

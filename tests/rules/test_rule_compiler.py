@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tagsys.lake.schema import LakeSchema
+from tagsys.lake.schema import LakeColumn, LakeSchema
 from tagsys.rules.compiler import CompiledTag, RuleSource, TagFailure, compile_tag, rule_columns
 from tagsys.rules.model import Group
 from tagsys.rules.reference import evaluate_rule
@@ -313,3 +313,21 @@ def test_text_operators_never_use_like_and_values_are_literals(schema: LakeSchem
         assert isinstance(column, CompiledTag)
         text = str(column.column).lower()
         assert "like" not in text and "a%_b" in text, text
+
+
+@pytest.mark.spark
+def test_odd_column_names_are_referenced_literally(spark_eval: Any) -> None:
+    columns = [
+        LakeColumn("t", "a.b", "number", "bigint"),
+        LakeColumn("t", "x`y", "string", "string"),
+        LakeColumn("用户", "资产", "number", "bigint"),
+    ]
+    odd = LakeSchema.from_columns(columns)
+    rule = g("AND", c("t.a.b", ">", 1), c("x`y", "=", "q"), c("资产", "in_range", [1, 5]))
+    tag = compile_tag(1, [RuleSource(1, rule)], odd, AS_OF)
+    assert isinstance(tag, CompiledTag)
+    rows = [
+        {"t__a.b": 2, "t__x`y": "q", "用户__资产": 5},
+        {"t__a.b": 1, "t__x`y": "q", "用户__资产": 5},
+    ]
+    assert spark_eval(columns, rows, [tag.column]) == [[True], [False]]

@@ -9,7 +9,6 @@ a condition on null is false, except `is_null`), so NOT and OR behave two-valued
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -117,15 +116,13 @@ def _group_columns(group: Group, schema: LakeSchema) -> frozenset[LakeColumn]:
     return frozenset(schema.resolve(c.field) for c in iter_conditions(group))
 
 
-_PLAIN_NAME = re.compile(r"^\w+$")
-
-
 def column_ref(column: LakeColumn) -> Column:
-    """The column in the engine's frame (quoted when its name is not a plain identifier)."""
+    """The column in the engine's frame; quoted if its name has a dot or backtick in it."""
     from pyspark.sql import functions as F
 
     alias = column.alias
-    return F.col(alias if _PLAIN_NAME.match(alias) else "`" + alias.replace("`", "``") + "`")
+    needs_quotes = "." in alias or "`" in alias
+    return F.col("`" + alias.replace("`", "``") + "`" if needs_quotes else alias)
 
 
 def _condition(condition: Condition, schema: LakeSchema, as_of: date) -> Column:
