@@ -17,9 +17,10 @@ MYSQL_SERVER_URL = os.environ.get("TAGSYS_TEST_MYSQL_URL", "mysql+pymysql://root
 
 
 @pytest.fixture(scope="session")
-def spark() -> Iterator[SparkSession]:
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     from tagsys.spark import create_session
 
+    warehouse = tmp_path_factory.mktemp("spark-warehouse")
     session = create_session(
         master="local[2]",
         app_name="tagsys-tests",
@@ -28,6 +29,7 @@ def spark() -> Iterator[SparkSession]:
             "spark.default.parallelism": "4",
             "spark.ui.enabled": "false",
             "spark.driver.memory": "2g",
+            "spark.sql.warehouse.dir": str(warehouse),
         },
     )
     yield session

@@ -48,9 +48,21 @@ def create_session(
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
+    settings = {**ENGINE_CONF, **_local_defaults(master), **(conf or {})}
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.master(master).appName(app_name)
-    for key, value in {**ENGINE_CONF, **(conf or {})}.items():
+    for key, value in settings.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def _local_defaults(master: str) -> dict[str, str]:
+    """In local mode, Spark's 200 shuffle partitions cost more in task overhead than they
+    save; a few per core are enough (adaptive execution still splits skewed ones)."""
+    if not master.startswith("local"):
+        return {}
+    cores = os.cpu_count() or 2
+    return {"spark.sql.shuffle.partitions": str(max(4, 4 * cores))}
