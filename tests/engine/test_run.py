@@ -128,7 +128,7 @@ def test_broken_rule_fails_closed_and_keeps_assignments(
     }
     engine = create_store_engine(shop.db_url)
     repository.replace_rules(bind=engine, tag_id=101, rules=[json.dumps(broken)])
-    repository.replace_rules(bind=engine, tag_id=103, rules=["{not json"])
+    repository.replace_rules(bind=engine, tag_id=103, rules=["[1, 2]"])
     engine.dispose()
     summary = shop.run(shop.request("task-all", as_of=AS_OF))
     assert not summary.succeeded
