@@ -135,6 +135,7 @@ class TagSystemAPI:
         from tagsys.store.repository import RunRecord, insert_run
 
         self.ensure_store()
+        self.catalog.refresh()  # a long-lived API must see partitions written since its last run
         ctx = RunContext(
             spark=self.spark,
             catalog=self.catalog,
