@@ -77,8 +77,15 @@ class TagSystemAPI:
     @property
     def spark(self) -> SparkSession:
         if self._spark is None:
+            from pyspark.sql import SparkSession
+
             from tagsys.spark import create_session
 
+            active = SparkSession.getActiveSession()
+            if active is not None:  # inside Glue, a notebook or a test session: share it
+                self._owns_spark = False
+                self._spark = active
+                return active
             self._spark = create_session(
                 self.settings.spark_master, "tagsys", self.settings.spark_conf
             )

@@ -46,6 +46,4 @@ class RunError(TagSysError):
 
 
 class UsageError(TagSysError):
-    """The command line or API call was used wrongly."""
-
-    exit_code = 2
+    """The command line or API call was used wrongly (e.g. an unknown tag id)."""

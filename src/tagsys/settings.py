@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     def database_url(self) -> str:
         """The store's SQLAlchemy URL: TAGSYS_DB_URL, else the seed's MYSQL_*, else SQLite."""
         if self.db_url is not None:
-            return self.db_url.get_secret_value()
+            return _absolute_sqlite(self.db_url.get_secret_value())
         if self.mysql_host:
             from sqlalchemy import URL
 
@@ -117,7 +117,7 @@ class Settings(BaseSettings):
                 database=self.mysql_database,
                 query={"charset": "utf8mb4"},
             ).render_as_string(hide_password=False)
-        return f"sqlite:///{self.data_dir / 'tagsys.db'}"
+        return f"sqlite:///{(self.data_dir / 'tagsys.db').resolve()}"
 
     @property
     def safe_database_url(self) -> str:
@@ -128,11 +128,28 @@ class Settings(BaseSettings):
 
     @property
     def lake_root(self) -> str:
-        return self.lake_uri or str(self.data_dir / "lake")
+        """The lake root; a local path is made absolute (Spark's workers run elsewhere)."""
+        if self.lake_uri and "://" in self.lake_uri:
+            return self.lake_uri
+        return str(Path(self.lake_uri or self.data_dir / "lake").resolve())
 
     def today(self) -> date:
         """The default as_of: today in the configured time zone."""
         return datetime.now(ZoneInfo(self.timezone)).date()
+
+
+def _absolute_sqlite(url: str) -> str:
+    """A relative SQLite path is resolved now: Spark's Python workers have another cwd."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return url
+    if parsed.database == ":memory:" or Path(parsed.database).is_absolute():
+        return url
+    return parsed.set(database=str(Path(parsed.database).resolve())).render_as_string(
+        hide_password=False
+    )
 
 
 class _EnvFileSource(PydanticBaseSettingsSource):

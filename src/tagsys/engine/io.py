@@ -6,10 +6,14 @@ partition in sorted, locked batches (see `tagsys.store.writer`). Nothing passes 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from tagsys import errors
 from tagsys.engine.frames import COMPUTED, OLD_DETAILS_JSON, OLD_IDS_JSON, USER
+from tagsys.errors import TagSysError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -109,3 +113,24 @@ def write_candidates(
     return WriteCounts(
         int(totals["inserted"] or 0), int(totals["updated"] or 0), int(totals["unchanged"] or 0)
     )
+
+
+@contextmanager
+def product_errors() -> Iterator[None]:
+    """Re-raise a product error raised inside a Spark task as itself, without the JVM trace."""
+    try:
+        yield
+    except TagSysError:
+        raise
+    except Exception as exc:
+        found = _TASK_ERROR.findall(str(exc))
+        if not found:
+            raise
+        name, message = found[-1]
+        cls = getattr(errors, name, None)
+        if not (isinstance(cls, type) and issubclass(cls, TagSysError)):
+            raise
+        raise cls(message.strip()) from exc
+
+
+_TASK_ERROR = re.compile(r"tagsys\.errors\.(\w+): (.*)")

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from tagsys.engine import frames
-from tagsys.engine.io import existing_frame, write_candidates
+from tagsys.engine.io import existing_frame, product_errors, write_candidates
 from tagsys.engine.plan import RunPlan, RunRequest, plan_run, relative_date_tags
 from tagsys.engine.summary import PhaseTimer, RunSummary, TagOutcome
 from tagsys.engine.tasks import own_job_matches
@@ -54,13 +54,13 @@ def execute(request: RunRequest, ctx: RunContext) -> RunSummary:
     with timer("plan"):
         plan = plan_run(request, load_definitions(ctx.db_url), ctx.catalog.schema(), ctx.registry)
     users = _run_users(request, ctx, plan, summary)
-    with timer("compute"):
+    with timer("compute"), product_errors():
         frame = _merged_frame(plan, ctx, users).persist()
         stats = frames.stats_row(frame)
         _check_duplicates(frame, stats)
         per_tag = frames.per_tag_counts(frame)
     try:
-        with timer("write"):
+        with timer("write"), product_errors():
             counts = _write(frame, plan, ctx, stats)
     finally:
         frame.unpersist()
