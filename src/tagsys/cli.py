@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -79,11 +80,17 @@ def _date(text: str) -> date:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    level = (args.log_level or "INFO").upper()
+    level = (
+        args.log_level
+        or os.environ.get("TAGSYS_LOG_LEVEL")
+        or os.environ.get("LOG_LEVEL")
+        or "INFO"
+    ).upper()
     logging.basicConfig(
-        level=getattr(logging, level, logging.INFO),
+        level=logging.DEBUG if level == "DEBUG" else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("tagsys").setLevel(getattr(logging, level, logging.INFO))
     try:
         return _dispatch(args)
     except TagSysError as exc:

@@ -6,7 +6,10 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import zipfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tagsys.errors import JavaMissingError
@@ -48,7 +51,7 @@ def create_session(
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
-    settings = {**ENGINE_CONF, **_local_defaults(master), **(conf or {})}
+    settings = {**ENGINE_CONF, **_quiet_jvm(), **_local_defaults(master), **(conf or {})}
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.master(master).appName(app_name)
@@ -56,7 +59,31 @@ def create_session(
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
+    if not master.startswith("local"):
+        ship_package(session)
     return session
+
+
+def _quiet_jvm() -> dict[str, str]:
+    config = Path(__file__).with_name("config") / "log4j2.properties"
+    return {"spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{config}"}
+
+
+def package_zip(target_dir: str | None = None) -> Path:
+    """A zip of the tagsys package, for executors that cannot import it otherwise."""
+    package = Path(__file__).resolve().parent
+    folder = Path(target_dir or tempfile.mkdtemp(prefix="tagsys-"))
+    archive = folder / "tagsys.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(package.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                zf.write(path, Path("tagsys") / path.relative_to(package))
+    return archive
+
+
+def ship_package(session: SparkSession) -> None:
+    """Send the product's code to the executors of a cluster (any master but local)."""
+    session.sparkContext.addPyFile(str(package_zip()))
 
 
 def _local_defaults(master: str) -> dict[str, str]:

@@ -1,0 +1,1 @@
+"""Environment config files (`<env>.toml`) and Spark logging settings."""

@@ -1,0 +1,40 @@
+"""Shipping the product's code to executors of a cluster; the Java check."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tagsys.errors import JavaMissingError
+from tagsys.spark import java_version, package_zip
+
+
+def test_package_zip_is_importable_without_the_installed_package(tmp_path: Path) -> None:
+    archive = package_zip(str(tmp_path))
+    code = (
+        "import sys; sys.path[:0] = [sys.argv[1]]; "
+        "import tagsys.engine.merge as m, tagsys.settings as s; "
+        "assert m.__file__.startswith(sys.argv[1]), m.__file__; "
+        "assert s.env_file_values('local')['spark_master'] == 'local[*]'"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", code, str(archive)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_missing_java_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JAVA_HOME", "/nonexistent/java")
+    with pytest.raises(JavaMissingError, match="Java 17"):
+        java_version()
+    monkeypatch.delenv("JAVA_HOME")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(JavaMissingError, match="openjdk-17-jre-headless"):
+        java_version()
