@@ -124,12 +124,12 @@ def run_benchmark(config: BenchConfig, spark: SparkSession | None = None) -> dic
 
 def _run_steps(bench: Bench) -> None:
     config = bench.config
-    bench.result["machine"] = report.machine(bench.spark, config.db_url)
     warm = baselines.timed(
         lambda: bench.spark.read.parquet(str(bench.lake / "user_basic_info")).limit(1).collect()
     )
     bench.phases["first_action"] = round(warm, 3)
     store.recreate(config.db_url)
+    bench.result["machine"] = report.machine(bench.spark, config.db_url)
     store.load_tags(config.db_url, bench.tags)
     store.create_side_tables(config.db_url)
     api = make_api(bench.spark, config.db_url, bench.lake, bench.work)
@@ -196,7 +196,7 @@ def _expected_changes(bench: Bench) -> int:
     conn = baselines.duckdb_connection(bench.config.duckdb_threads)
     try:
         sql = f"SELECT count(*) FROM {baselines.duckdb_from(bench.lake)} WHERE ({old}) <> ({new})"
-        row = conn.execute(sql).fetchone()
+        row = conn.execute(sql).fetchall()[0]
     finally:
         conn.close()
     return int(row[0]) if row else 0
