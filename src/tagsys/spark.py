@@ -51,7 +51,15 @@ def create_session(
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
-    settings = {**ENGINE_CONF, **_quiet_jvm(), **_local_defaults(master), **(conf or {})}
+    # On a terminal, Spark's stage progress bar shows how far a long phase is.
+    progress = {"spark.ui.showConsoleProgress": "true"} if sys.stderr.isatty() else {}
+    settings = {
+        **ENGINE_CONF,
+        **progress,
+        **_quiet_jvm(),
+        **_local_defaults(master),
+        **(conf or {}),
+    }
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.master(master).appName(app_name)

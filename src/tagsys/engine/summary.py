@@ -62,13 +62,13 @@ class RunSummary:
         return data
 
     def render(self) -> str:
-        verb = "would be" if self.dry_run else ""
+        verb = "rows that would be" if self.dry_run else "rows"
         lines = [
             f"Run {self.run_id} ({self.mode}{', dry run' if self.dry_run else ''}): {self.status}",
             f"  as_of {self.as_of.isoformat()}  tags: {self.tag_scope}  users: {self.user_scope}",
             f"  users evaluated: {self.users_evaluated}",
-            f"  rows {verb} inserted: {self.rows_inserted}  updated: {self.rows_updated}"
-            f"  unchanged: {self.rows_unchanged}".replace("  ", " ", 1),
+            f"  {verb} inserted: {self.rows_inserted}  updated: {self.rows_updated}"
+            f"  unchanged: {self.rows_unchanged}",
             "",
             f"  {'tag':>5}  {'name':<20} {'status':<8} {'matched':>9} {'added':>8} {'removed':>8}  task",
         ]
