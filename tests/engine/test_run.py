@@ -114,6 +114,25 @@ def test_task_users_only_listed_users(shop: TagSystemAPI, shop_lake: Path) -> No
     assert summary.users_evaluated == len(users)
 
 
+def test_task_users_removes_tags_that_no_longer_hold(shop: TagSystemAPI, shop_lake: Path) -> None:
+    later = AS_OF.replace(month=8, day=20)
+    shop.run(shop.request("task-all", as_of=AS_OF))
+    before = ids(shop)
+    recent = [u for u, t in before.items() if 104 in t][:3]
+    assert recent, "the lake should have recent buyers"
+    summary = shop.run(shop.request("task-users", user_ids=recent, tag_ids=[104], as_of=later))
+    assert summary.succeeded
+    computed = expected_tags(shop_lake, {104: SHOP_TAGS[104]}, later)
+    after = ids(shop)
+    for uid in recent:
+        assert after[uid] == sorted((set(before[uid]) - {104}) | computed.get(uid, set()))
+    assert {u: t for u, t in after.items() if u not in recent} == {
+        u: t for u, t in before.items() if u not in recent
+    }
+    removed = next(t for t in summary.tags if t.tag_id == 104).removed
+    assert removed == sum(104 not in after[u] for u in recent) > 0
+
+
 def test_broken_rule_fails_closed_and_keeps_assignments(
     shop: TagSystemAPI, shop_lake: Path
 ) -> None:

@@ -35,13 +35,10 @@ def existing_frame(
     """`user_tags` as (user_id, tag_ids JSON, tag_details JSON), read by the executors."""
     from tagsys.store.writer import id_bounds
 
-    if user_ids is not None:
-        ranges = [(None, None)]
-    else:
-        bounds = id_bounds(db_url)
-        if bounds is None:
-            return spark.createDataFrame([], EXISTING_SCHEMA)
-        ranges = _split(bounds, partitions)
+    bounds = id_bounds(db_url)
+    if bounds is None:
+        return spark.createDataFrame([], EXISTING_SCHEMA)
+    ranges = [bounds] if user_ids is not None else _split(bounds, partitions)
     seeds = spark.createDataFrame([(lo, hi) for lo, hi in ranges], "lo long, hi long").repartition(
         len(ranges)
     )
@@ -59,7 +56,7 @@ def existing_frame(
     return seeds.mapInArrow(read, EXISTING_SCHEMA)
 
 
-def _split(bounds: tuple[int, int], partitions: int) -> list[tuple[int | None, int | None]]:
+def _split(bounds: tuple[int, int], partitions: int) -> list[tuple[int, int]]:
     lo, hi = bounds
     count = max(1, min(partitions * 4, (hi - lo) // _ROWS_PER_READ + 1))
     step = (hi - lo + count) // count
