@@ -91,3 +91,23 @@ def summary_of(results: list[RunResult]) -> dict[str, Any]:
 
     phases = {k: round(median(r.phases.get(k, 0.0) for r in results), 3) for k in results[0].phases}
     return {"wall": round(median(r.wall for r in results), 3), "phases": phases}
+
+
+def codegen_stats(spark: SparkSession) -> dict[str, Any]:
+    """Largest generated method and class so far in this JVM (Spark's CodegenMetrics).
+
+    A method above `spark.sql.codegen.hugeMethodLimit` makes Spark give up whole-stage codegen;
+    above the JVM's 8000 bytes (HotSpot's HugeMethodLimit) a method is never JIT-compiled.
+    """
+    try:
+        metrics = spark._jvm.org.apache.spark.metrics.source.CodegenMetrics  # type: ignore[union-attr]
+        method = metrics.METRIC_GENERATED_METHOD_BYTECODE_SIZE().getSnapshot()
+        klass = metrics.METRIC_GENERATED_CLASS_BYTECODE_SIZE().getSnapshot()
+        return {
+            "max_method_bytecode": int(method.getMax()),
+            "max_class_bytecode": int(klass.getMax()),
+            "methods_compiled": int(metrics.METRIC_GENERATED_METHOD_BYTECODE_SIZE().getCount()),
+            "huge_method_limit": spark.conf.get("spark.sql.codegen.hugeMethodLimit"),
+        }
+    except Exception as exc:  # metrics are a developer API: report, never fail the benchmark
+        return {"error": str(exc)}

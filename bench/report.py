@@ -55,6 +55,7 @@ def machine(spark: SparkSession, db_url: str) -> dict[str, Any]:
     return {
         "cores": os.cpu_count(),
         "memory_gb": _memory_gb(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "pyspark": pyspark.__version__,
@@ -83,6 +84,7 @@ def finish(result: dict[str, Any]) -> None:
         "end_to_end_vs_naive": _ratio(phases.get("end_to_end_first"), base.get("naive_end_to_end")),
     }
     result["targets"] = _targets(result)
+    result["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
 
 
 def _targets(result: dict[str, Any]) -> dict[str, bool | None]:

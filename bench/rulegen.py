@@ -58,8 +58,11 @@ def bench_tags(count: int, seed: int = 7, as_of: date | None = None) -> list[Ben
 
 
 def _group(rng: random.Random, anchor: date, depth: int) -> Rule:
-    logic = rng.choice(("AND", "AND", "OR", "NOT")) if depth else rng.choice(("AND", "OR"))
-    size = rng.randint(1, 3)
+    """Top-level groups are mostly ANDs of 2-3 tests, so a typical tag matches a minority."""
+    if depth:
+        logic, size = rng.choice(("AND", "AND", "OR", "NOT")), rng.randint(1, 3)
+    else:
+        logic, size = "AND", rng.randint(2, 4)
     nodes = []
     for _ in range(size):
         if depth < 2 and rng.random() < 0.3:

@@ -25,7 +25,14 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import baselines, report, store
-from bench.engine_runs import RunResult, computed_frame, make_api, summary_of, task_all
+from bench.engine_runs import (
+    RunResult,
+    codegen_stats,
+    computed_frame,
+    make_api,
+    summary_of,
+    task_all,
+)
 from bench.lake import CACHE, ensure_lake
 from bench.rulegen import (
     BASE_THRESHOLD,
@@ -52,6 +59,8 @@ class BenchConfig:
     tags: int
     db_url: str
     repeat: int = 3
+    runs: int | None = None
+    """Repeats of each engine task-all run (default: `repeat`); these are the expensive ones."""
     baselines: tuple[str, ...] = ALL_BASELINES
     json_out: Path | None = None
     seed: int = 42
@@ -63,6 +72,8 @@ class BenchConfig:
     driver_memory: str = "4g"
     spark_conf: dict[str, str] = field(default_factory=dict)
     duckdb_threads: int | None = None
+    engine_patches: tuple[str, ...] = ()
+    """Experimental in-process patches of the engine (bench/patches.py); none by default."""
 
 
 @dataclass
@@ -80,6 +91,15 @@ class Bench:
     @property
     def phases(self) -> dict[str, Any]:
         return self.result["phases"]
+
+    @property
+    def runs(self) -> int:
+        return self.config.runs or self.config.repeat
+
+    def save(self) -> None:
+        """Write what is measured so far (a long run that is stopped keeps its numbers)."""
+        if self.config.json_out:
+            self.config.json_out.write_text(json.dumps(self.result, indent=2, ensure_ascii=False))
 
     def note(self, text: str) -> None:
         self.result["notes"].append(text)
@@ -100,6 +120,11 @@ def start_spark(config: BenchConfig) -> SparkSession:
 def run_benchmark(config: BenchConfig, spark: SparkSession | None = None) -> dict[str, Any]:
     """Run everything; the returned dict is the JSON report (`checks.ok` False on a mismatch)."""
     result = report.empty_result(config)
+    if config.engine_patches:
+        from bench import patches
+
+        patches.apply(config.engine_patches)
+        result["engine_patches"] = list(config.engine_patches)
     lake, generated = ensure_lake(config.users, config.seed, config.as_of, config.cache)
     result["lake"] = {"path": str(lake), "generated_now": generated}
     own_spark = spark is None
@@ -147,7 +172,7 @@ def _engine_steps(bench: Bench, api: TagSystemAPI) -> None:
     first = _repeat_first_run(bench, api)
     bench.checksums["engine_store"] = store.table_checksum(config.db_url)
     print("engine: unchanged re-run", flush=True)
-    unchanged = [task_all(api, config.as_of) for _ in range(config.repeat)]
+    unchanged = [_logged(bench, task_all(api, config.as_of)) for _ in range(bench.runs)]
     print("engine: compute only (noop sink)", flush=True)
     _pure_compute(bench, api)
     print("engine: 10% re-run", flush=True)
@@ -157,13 +182,21 @@ def _engine_steps(bench: Bench, api: TagSystemAPI) -> None:
 
 def _repeat_first_run(bench: Bench, api: TagSystemAPI) -> list[RunResult]:
     runs = []
-    for index in range(bench.config.repeat):
+    for index in range(bench.runs):
         if index:
             store.empty_table(bench.config.db_url, "user_tags")
-        runs.append(task_all(api, bench.config.as_of))
+        runs.append(_logged(bench, task_all(api, bench.config.as_of)))
         if runs[-1].failed:
             raise RuntimeError(f"tags failed in the engine: {runs[-1].failed}")
     return runs
+
+
+def _logged(bench: Bench, run: RunResult) -> RunResult:
+    phases = "  ".join(f"{k} {v:.1f}s" for k, v in run.phases.items())
+    print(f"  {run.wall:.1f}s ({phases}); rows {run.rows()}", flush=True)
+    bench.result.setdefault("run_log", []).append({"wall": round(run.wall, 3), **run.phases})
+    bench.save()
+    return run
 
 
 def _pure_compute(bench: Bench, api: TagSystemAPI) -> None:
@@ -171,7 +204,9 @@ def _pure_compute(bench: Bench, api: TagSystemAPI) -> None:
     times = [baselines.timed(lambda: baselines.noop(frame)) for _ in range(bench.config.repeat)]
     bench.phases["compute"] = round(median(times), 3)
     bench.phases["compute_runs"] = [round(t, 3) for t in times]
+    print(f"  compute: {[round(t, 2) for t in times]}", flush=True)
     bench.checksums["engine_computed"] = baselines.spark_checksum(frame, tags="computed")
+    bench.result["codegen"] = codegen_stats(bench.spark)
 
 
 def _changed_runs(bench: Bench, api: TagSystemAPI) -> list[RunResult]:
@@ -179,10 +214,10 @@ def _changed_runs(bench: Bench, api: TagSystemAPI) -> list[RunResult]:
     expected = _expected_changes(bench)
     bench.result["rows_written"]["changed_expected"] = expected
     runs = []
-    for index in range(config.repeat):
+    for index in range(bench.runs):
         threshold = CHANGED_THRESHOLD if index % 2 == 0 else BASE_THRESHOLD
         store.set_rules(config.db_url, CHANGED_TAG, changed_rule(threshold))
-        runs.append(task_all(api, config.as_of))
+        runs.append(_logged(bench, task_all(api, config.as_of)))
     store.set_rules(config.db_url, CHANGED_TAG, changed_rule(BASE_THRESHOLD))
     return runs
 
@@ -308,6 +343,8 @@ def _bulk_load(bench: Bench) -> None:
 def _record_baseline(bench: Bench, name: str, times: list[float]) -> None:
     bench.result["baselines"][name] = round(median(times), 3)
     bench.result["baselines"][f"{name}_runs"] = [round(t, 3) for t in times]
+    print(f"  {name}: {[round(t, 2) for t in times]}", flush=True)
+    bench.save()
 
 
 # --- equality ---------------------------------------------------------------------------------
@@ -379,12 +416,16 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
     parser.add_argument("--json", type=Path, help="write the report as JSON here")
     parser.add_argument("--repeat", type=int, default=3, help="repeats of each cheap phase")
     parser.add_argument("--baselines", default=",".join(ALL_BASELINES))
+    parser.add_argument("--runs", type=int, help="repeats of each engine run (default: --repeat)")
     parser.add_argument("--seed", type=int, default=42, help="lake generator seed")
     parser.add_argument("--keep-db", action="store_true", help="do not drop the bench database")
     parser.add_argument("--master", default="local[*]")
     parser.add_argument("--driver-memory", default="4g")
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--duckdb-threads", type=int)
+    parser.add_argument(
+        "--engine-patch", action="append", default=[], help="experimental, see bench/patches.py"
+    )
     args = parser.parse_args(argv)
     chosen = tuple(b for b in args.baselines.split(",") if b)
     unknown = sorted(set(chosen) - set(ALL_BASELINES))
@@ -395,6 +436,7 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         tags=args.tags,
         db_url=args.db,
         repeat=max(1, args.repeat),
+        runs=args.runs,
         baselines=chosen,
         json_out=args.json,
         seed=args.seed,
@@ -403,6 +445,7 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         driver_memory=args.driver_memory,
         spark_conf=dict(item.split("=", 1) for item in args.conf),
         duckdb_threads=args.duckdb_threads,
+        engine_patches=tuple(args.engine_patch),
     )
 
 
