@@ -143,6 +143,8 @@ class TagSystemAPI:
 
         self.ensure_store()
         self.catalog.refresh()  # a long-lived API must see partitions written since its last run
+        # Dates of timestamps (rules, change columns) are taken in the business time zone.
+        self.spark.conf.set("spark.sql.session.timeZone", self.settings.timezone)
         ctx = RunContext(
             spark=self.spark,
             catalog=self.catalog,

@@ -40,7 +40,7 @@ def task_infos(api: TagSystemAPI) -> list[TaskInfo]:
                 tag_id=definition.tag_id,
                 tag_name=definition.tag_name,
                 tag_category=definition.tag_category,
-                active=definition.is_active and bool(definition.rules),
+                active=definition.is_active and bool(definition.rules) and problem is None,
                 task_class=task_class.__name__,
                 domain=task_class.domain,
                 source_tables=tuple(sorted(tables)),
@@ -54,7 +54,13 @@ def task_infos(api: TagSystemAPI) -> list[TaskInfo]:
 def render_tasks(infos: list[TaskInfo]) -> str:
     lines = [f"{'tag':>4}  {'name':<16} {'category':<10} {'task class':<24} {'domain':<12} sources"]
     for i in infos:
-        state = "" if i.active else " (inactive)"
+        state = (
+            ""
+            if i.active
+            else " (rule invalid: see --mode validate)"
+            if i.problem
+            else " (inactive)"
+        )
         lines.append(
             f"{i.tag_id:>4}  {i.tag_name[:16]:<16} {i.tag_category[:10]:<10} "
             f"{i.task_class[:24]:<24} {i.domain:<12} {', '.join(i.source_tables)}{state}"
@@ -103,6 +109,9 @@ def explain_user(api: TagSystemAPI, tag_id: int, user_id: str, as_of: date) -> s
         raise UsageError(f"tag {tag_id} is not defined in tag_definition")
     schema = api.catalog.schema()
     lines = [f"tag {tag_id} ({definition.tag_name}) for user {user_id}, as of {as_of}"]
+    if not definition.is_active:
+        lines.append("  the tag is inactive: runs remove it from every user")
+        return "\n".join(lines)
     if not definition.rules:
         lines.append("  the tag has no active rule: it applies to no one")
     holds = False

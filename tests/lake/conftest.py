@@ -14,7 +14,7 @@ def lake(tmp_path: Path) -> Path:
     root = tmp_path / "lake"
     write_parquet(root / "profile", {"user_id": ["u1", "u2", "u3"], "age": [20, 35, 50]})
     (root / "profile" / "_SUCCESS").touch()
-    (root / "profile" / ".part-0.parquet.crc").write_bytes(b"crc")
+    (root / "profile" / ".gone.parquet.crc").write_bytes(b"crc")  # Hadoop checks real ones
     (root / "profile" / "_temporary" / "0").mkdir(parents=True)
     for day, score in [("2024-01-01", 1.0), ("2024-01-03", 3.0), ("2024-01-05", 5.0)]:
         write_parquet(

@@ -44,6 +44,10 @@ class RunRequest:
             raise UsageError("task-users needs --user-ids, e.g. --user-ids user_000001,user_000002")
         if self.mode == "incremental" and (self.days is None or self.days < 0):
             raise UsageError("incremental needs --days N with N >= 0")
+        if self.mode == "task-all" and self.tag_ids is not None:
+            raise UsageError("task-all runs every tag; to run some tags use task-tags --tag-ids")
+        if self.mode != "task-users" and self.user_ids is not None:
+            raise UsageError(f"{self.mode} runs over all users; for some users use task-users")
         if self.tag_ids is not None and len(self.tag_ids) == 0:
             raise UsageError("the tag id list is empty; give at least one tag id")
         if self.user_ids is not None and len(self.user_ids) == 0:
@@ -60,6 +64,8 @@ class TagPlan:
     column: Column
     columns: frozenset[LakeColumn]
     uses_relative_dates: bool
+    task_columns: frozenset[LakeColumn] = frozenset()
+    """The task's required fields (read for tasks that run as their own job)."""
 
     @property
     def one_pass(self) -> bool:
@@ -87,7 +93,7 @@ class RunPlan:
     def columns_by_table(self) -> dict[str, set[str]]:
         needed: dict[str, set[str]] = {}
         for tag in self.tags:
-            for column in tag.columns:
+            for column in tag.columns | (frozenset() if tag.one_pass else tag.task_columns):
                 needed.setdefault(column.table, set()).add(column.name)
         return needed
 
@@ -159,6 +165,11 @@ def _plan_tag(
             column=compiled.column,
             columns=compiled.columns,
             uses_relative_dates=compiled.uses_relative_dates,
+            task_columns=frozenset(
+                schema.resolve(name)
+                for name in task.get_required_fields()
+                if name != schema.user_id_column
+            ),
         )
     )
 

@@ -53,17 +53,19 @@ def execute(request: RunRequest, ctx: RunContext) -> RunSummary:
     timer = PhaseTimer(summary.phases)
     with timer("plan"):
         plan = plan_run(request, load_definitions(ctx.db_url), ctx.catalog.schema(), ctx.registry)
-    users = _run_users(request, ctx, plan, summary)
-    with timer("compute"), product_errors():
-        frame = _merged_frame(plan, ctx, users).persist()
-        stats = frames.stats_row(frame)
-        _check_duplicates(frame, stats)
-        per_tag = frames.per_tag_counts(frame)
+    cached: list[DataFrame] = []
     try:
+        users = _run_users(request, ctx, plan, summary, cached)
+        with timer("compute"), product_errors():
+            frame = _merged_frame(plan, ctx, users, cached)
+            stats = frames.stats_row(frame)
+            _check_duplicates(frame, stats)
+            per_tag = frames.per_tag_counts(frame)
         with timer("write"), product_errors():
             counts = _write(frame, plan, ctx, stats)
     finally:
-        frame.unpersist()
+        for persisted in cached:
+            persisted.unpersist()
     _fill_summary(summary, plan, stats, per_tag, counts)
     summary.finished_at = datetime.now(UTC)
     return summary
@@ -84,7 +86,11 @@ def _describe_users(request: RunRequest) -> str:
 
 
 def _run_users(
-    request: RunRequest, ctx: RunContext, plan: RunPlan, summary: RunSummary
+    request: RunRequest,
+    ctx: RunContext,
+    plan: RunPlan,
+    summary: RunSummary,
+    cached: list[DataFrame],
 ) -> Sequence[str] | DataFrame | None:
     if request.mode != "incremental":
         return request.user_ids
@@ -98,14 +104,49 @@ def _run_users(
             "task-tags for them to refresh every user"
         )
     assert request.days is not None
-    return changed_users(ctx.spark, ctx.catalog, request.as_of, request.days, ctx.change_columns)
+    changed = changed_users(ctx.spark, ctx.catalog, request.as_of, request.days, ctx.change_columns)
+    cached.append(changed.persist())  # used by every table's filter: compute the diff once
+    return changed
 
 
 def _merged_frame(
-    plan: RunPlan, ctx: RunContext, users: Sequence[str] | DataFrame | None
+    plan: RunPlan,
+    ctx: RunContext,
+    users: Sequence[str] | DataFrame | None,
+    cached: list[DataFrame],
 ) -> DataFrame:
+    """The run's users with computed, old and new tag sets (persisted: several actions use it)."""
     from pyspark.sql import functions as F
 
+    base = _user_frame(plan, ctx, users)
+    if plan.own_job_tags:
+        base = base.persist()  # the own-job tasks start from the same frame: read it once
+        cached.append(base)
+    computed = base.select(
+        frames.USER, frames.DUPLICATE, frames.tag_array(plan.one_pass_tags).alias(frames.COMPUTED)
+    )
+    extra = own_job_matches(plan, base)
+    if extra is not None:
+        computed = computed.join(extra, frames.USER, "left").select(
+            frames.USER,
+            frames.DUPLICATE,
+            F.array_sort(
+                F.array_union(frames.COMPUTED, F.coalesce("extra", F.array().cast("array<int>")))
+            ).alias(frames.COMPUTED),
+        )
+    user_list = users if isinstance(users, list | tuple) else None
+    partitions = ctx.spark.sparkContext.defaultParallelism
+    existing = existing_frame(ctx.spark, ctx.db_url, user_list, partitions)
+    joined = frames.with_existing(computed, existing, all_users=users is None)
+    merged = frames.merged(joined, plan.scope, plan.definitions).persist()
+    cached.append(merged)
+    return merged
+
+
+def _user_frame(
+    plan: RunPlan, ctx: RunContext, users: Sequence[str] | DataFrame | None
+) -> DataFrame:
+    """Every lake table read once (the columns of rules and own-job tasks), one row per user."""
     from tagsys.lake.reader import read_snapshot
 
     needed = plan.columns_by_table()
@@ -120,23 +161,7 @@ def _merged_frame(
         )
         for table in sorted(ctx.catalog.tables)
     ]
-    computed = frames.user_frame(ctx.spark, inputs, users).select(
-        frames.USER, frames.DUPLICATE, frames.tag_array(plan.one_pass_tags).alias(frames.COMPUTED)
-    )
-    extra = own_job_matches(ctx, plan, users)
-    if extra is not None:
-        computed = computed.join(extra, frames.USER, "left").select(
-            frames.USER,
-            frames.DUPLICATE,
-            F.array_sort(
-                F.array_union(frames.COMPUTED, F.coalesce("extra", F.array().cast("array<int>")))
-            ).alias(frames.COMPUTED),
-        )
-    user_list = users if isinstance(users, list | tuple) else None
-    partitions = ctx.spark.sparkContext.defaultParallelism
-    existing = existing_frame(ctx.spark, ctx.db_url, user_list, partitions)
-    joined = frames.with_existing(computed, existing, all_users=users is None)
-    return frames.merged(joined, plan.scope, plan.definitions)
+    return frames.user_frame(ctx.spark, inputs, users)
 
 
 def _check_duplicates(frame: DataFrame, stats: dict[str, int]) -> None:
@@ -202,7 +227,7 @@ def _fill_summary(
             TagOutcome(fault.tag_id, fault.tag_name, "failed", message=fault.message)
         )
     planned = {t.tag_id for t in plan.tags} | {f.tag_id for f in plan.faults}
-    cleared = sorted({tag for tag, _ in per_tag} - planned)
+    cleared = sorted((set(plan.scope.tag_ids) | {tag for tag, _ in per_tag}) - planned)
     for tag_id in cleared:
         info = plan.definitions.get(tag_id)
         summary.tags.append(

@@ -1,43 +1,45 @@
 """Tasks that override the DataFrame hooks: each runs as its own sub-plan, unioned in.
 
-Their input has the lake's natural column names (as the seed's task API shows); the rule is
-evaluated after `preprocess_data`, then `post_process_result` sees the matched users.
+They start from the run's one-row-per-user frame (every lake table read once), so a user
+missing from a table has nulls there, as in the single pass. Their input names columns as
+the lake does (`total_asset_value`); a name found in several tables keeps its qualified
+`table__column` form. The rule is evaluated after `preprocess_data` (on the values the hook
+left), then `post_process_result` sees the matched users.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
 from functools import reduce
 from typing import TYPE_CHECKING
 
-from tagsys.engine.frames import USER, restrict_users
+from tagsys.engine.frames import IN_LAKE, USER
 from tagsys.engine.plan import RunPlan, TagFault, TagPlan
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
-    from tagsys.engine.run import RunContext
+    from tagsys.lake.schema import LakeColumn
 
 EXTRA = "extra"
 
 
-def own_job_matches(
-    ctx: RunContext, plan: RunPlan, users: Sequence[str] | DataFrame | None
-) -> DataFrame | None:
-    """(user_id, extra: array of matched tag ids) for the tasks with their own job."""
+def own_job_matches(plan: RunPlan, base: DataFrame) -> DataFrame | None:
+    """(user_id, extra: sorted ids of matched tags) for the tasks with their own job."""
     from pyspark.sql import functions as F
 
     matches = []
     for tag in list(plan.own_job_tags):
-        frame = _task_input(ctx, plan, tag, users)
-        prepared = tag.task.preprocess_data(frame)
+        columns = tag.columns | tag.task_columns
+        natural = _natural_names(columns)
+        prepared = tag.task.preprocess_data(_task_input(base, columns, natural))
         if not tag.task.validate_data(prepared):
             _fail(plan, tag, f"{type(tag.task).__name__}.validate_data rejected its input")
             continue
-        evaluated = prepared.select(
-            USER, *[F.col(c.name).alias(c.alias) for c in tag.columns if c.name in prepared.columns]
+        rule_input = prepared.select(
+            USER, *[_rule_value(c, prepared, natural) for c in tag.columns]
         )
-        matched = tag.task.post_process_result(evaluated.where(tag.column).select(USER))
+        matched = tag.task.post_process_result(rule_input.where(tag.column).select(USER))
         matches.append(matched.select(USER).withColumn("tag", F.lit(tag.tag_id)))
     if not matches:
         return None
@@ -45,29 +47,31 @@ def own_job_matches(
     return union.groupBy(USER).agg(F.array_sort(F.collect_set("tag")).alias(EXTRA))
 
 
+def _natural_names(columns: frozenset[LakeColumn]) -> dict[str, str]:
+    """alias -> lake column name, for the names that only one of the columns has."""
+    counts = Counter(c.name for c in columns)
+    return {c.alias: c.name for c in columns if counts[c.name] == 1}
+
+
 def _task_input(
-    ctx: RunContext, plan: RunPlan, tag: TagPlan, users: Sequence[str] | DataFrame | None
+    base: DataFrame, columns: frozenset[LakeColumn], natural: dict[str, str]
 ) -> DataFrame:
-    """The task's data sources and rule tables joined on the user id, natural column names."""
     from pyspark.sql import functions as F
 
-    from tagsys.lake.reader import read_snapshot
+    selected = [
+        F.col(c.alias).alias(natural.get(c.alias, c.alias))
+        for c in sorted(columns, key=lambda c: c.alias)
+    ]
+    return base.where(F.col(IN_LAKE)).select(USER, *selected)
 
-    sources = [t for t in tag.task.get_data_sources().values() if t]
-    tables = list(dict.fromkeys([*sources, *sorted({c.table for c in tag.columns})]))
-    schema = ctx.catalog.schema()
-    seen: set[str] = set()
-    parts = []
-    for table in tables:
-        names = sorted(schema.tables[table])
-        frame = read_snapshot(ctx.spark, ctx.catalog.snapshot_for(table, plan.request.as_of), names)
-        renamed = [F.col(USER)]
-        for name in names:
-            if name not in seen:
-                renamed.append(F.col(f"{table}__{name}").alias(name))
-                seen.add(name)
-        parts.append(restrict_users(frame.select(*renamed), users))
-    return reduce(lambda a, b: a.join(b, USER, "left"), parts)
+
+def _rule_value(column: LakeColumn, prepared: DataFrame, natural: dict[str, str]) -> Column:
+    from pyspark.sql import functions as F
+
+    name = natural.get(column.alias, column.alias)
+    if name in prepared.columns:
+        return F.col(name).alias(column.alias)
+    return F.lit(None).cast(column.data_type).alias(column.alias)
 
 
 def _fail(plan: RunPlan, tag: TagPlan, message: str) -> None:

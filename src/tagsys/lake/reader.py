@@ -29,6 +29,8 @@ def read_snapshot(
     """The snapshot's rows: `user_id` plus each wanted column renamed to `table__column`.
 
     Only the wanted columns are read, and only the snapshot's partition folders are listed.
+    User ids are compared as text (the store keeps them as text); a row without one belongs
+    to no user and is skipped.
     """
     from pyspark.sql import functions as F
 
@@ -40,8 +42,9 @@ def read_snapshot(
             f"table '{snapshot.table}' has no column {', '.join(missing)} in "
             f"{_describe(snapshot)}; its columns: {', '.join(frame.columns)}"
         )
-    return frame.select(
-        F.col(snapshot.user_id_column).alias(USER_ID),
+    user_id = F.col(snapshot.user_id_column).cast("string")
+    return frame.where(user_id.isNotNull()).select(
+        user_id.alias(USER_ID),
         *(F.col(c).alias(column_alias(snapshot.table, c)) for c in wanted),
     )
 

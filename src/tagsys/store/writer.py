@@ -181,10 +181,13 @@ def _batches(
     """Batches of distinct users sorted by user_id: the lock order every writer shares."""
     pending: dict[str, set[int]] = {}
     for user_id, tag_ids in rows:
-        pending.setdefault(str(user_id), set()).update(int(t) for t in tag_ids)
-        if len(pending) >= size:
+        if user_id is None:
+            raise StoreError("a row without a user id reached the user_tags writer")
+        key = str(user_id)
+        if len(pending) >= size and key not in pending:
             yield _sorted_batch(pending)
             pending = {}
+        pending.setdefault(key, set()).update(int(t) for t in tag_ids)
     if pending:
         yield _sorted_batch(pending)
 
