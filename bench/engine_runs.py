@@ -111,3 +111,48 @@ def codegen_stats(spark: SparkSession) -> dict[str, Any]:
         }
     except Exception as exc:  # metrics are a developer API: report, never fail the benchmark
         return {"error": str(exc)}
+
+
+def cli_task_all(
+    db_url: str, lake: Path, as_of: date, work: Path, spark_conf: dict[str, str]
+) -> RunResult:
+    """`tagsys --mode task-all` in a fresh process: the real end-to-end time, cold JVM included."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "TAGSYS_SPARK_CONF": json.dumps(spark_conf),
+        "TAGSYS_DATA_DIR": str(work),
+    }
+    command = [sys.executable, "-m", "tagsys.cli", "--mode", "task-all", "--json"]
+    command += ["--as-of", as_of.isoformat(), "--db-url", db_url, "--lake-uri", str(lake)]
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    summary = _summary_json(done.stdout)
+    if done.returncode != 0 or summary is None:
+        raise RuntimeError(f"tagsys task-all failed ({done.returncode}): {done.stderr[-2000:]}")
+    return RunResult(
+        wall,
+        dict(summary.get("phases", {})),
+        int(summary["rows_inserted"]),
+        int(summary["rows_updated"]),
+        int(summary["rows_unchanged"]),
+        [str(t["tag_id"]) for t in summary.get("tags", []) if t.get("status") == "failed"],
+    )
+
+
+def _summary_json(stdout: str) -> dict[str, Any] | None:
+    import json
+
+    start = stdout.find("{")
+    if start < 0:
+        return None
+    try:
+        value = json.loads(stdout[start:])
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
