@@ -33,9 +33,12 @@ AS_OF = date(2025, 6, 30)
 def stage_summary(log_dir: Path) -> list[dict[str, Any]]:
     """Completed stages from the event log: name, wall, task run/CPU seconds, shuffle MB."""
     stages = []
-    for path in log_dir.iterdir():
-        for line in path.read_text().splitlines():
-            event = json.loads(line)
+    for path in sorted(p for p in log_dir.rglob("*") if p.is_file()):
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:  # a compressed or partial event-log file
+                continue
             if event.get("Event") != "SparkListenerStageCompleted":
                 continue
             info = event["Stage Info"]
@@ -113,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, frame in frames.items():
                 runs.append(profile(name, lambda f=frame: baselines.noop(f), spark))
         codegen = codegen_stats(spark)
+        print(json.dumps({"runs": runs, "codegen": codegen}), flush=True)
         spark.stop()
         stages = stage_summary(events)
     print(json.dumps({"runs": runs, "codegen": codegen, "conf": args.conf}, indent=1))

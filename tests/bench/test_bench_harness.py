@@ -86,7 +86,12 @@ def _check(result: dict, with_bulk: bool) -> None:
 @pytest.mark.spark
 def test_harness_on_sqlite(spark: SparkSession, tmp_path: Path) -> None:
     config = BenchConfig(
-        users=2000, tags=20, db_url=f"sqlite:///{tmp_path / 'bench.db'}", repeat=1, cache=tmp_path
+        users=2000,
+        tags=20,
+        db_url=f"sqlite:///{tmp_path / 'bench.db'}",
+        repeat=1,
+        cache=tmp_path,
+        cold_runs=False,
     )
     result = run_benchmark(config, spark=spark)
     _check(result, with_bulk=False)
@@ -100,7 +105,12 @@ def test_harness_on_mariadb(spark: SparkSession, tmp_path: Path) -> None:
 
     name = f"tagsys_bench_test_{uuid.uuid4().hex[:8]}"
     config = BenchConfig(
-        users=2000, tags=20, db_url=f"{MYSQL_SERVER_URL}/{name}", repeat=1, cache=tmp_path
+        users=2000,
+        tags=20,
+        db_url=f"{MYSQL_SERVER_URL}/{name}",
+        repeat=1,
+        cache=tmp_path,
+        cold_runs=False,
     )
     result = run_benchmark(config, spark=spark)
     _check(result, with_bulk=True)
