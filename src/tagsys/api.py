@@ -138,13 +138,15 @@ class TagSystemAPI:
     def run(self, request: RunRequest) -> RunSummary:
         """Execute a run, record its summary in the store, and return it."""
         from tagsys.engine.run import RunContext, execute
+        from tagsys.spark import RUN_CONF, run_conf
         from tagsys.store.db import create_store_engine
         from tagsys.store.repository import RunRecord, insert_run
 
         self.ensure_store()
         self.catalog.refresh()  # a long-lived API must see partitions written since its last run
         # Dates of timestamps (rules, change columns) are taken in the business time zone.
-        self.spark.conf.set("spark.sql.session.timeZone", self.settings.timezone)
+        conf = {**RUN_CONF, "spark.sql.session.timeZone": self.settings.timezone}
+        conf.update({k: v for k, v in self.settings.spark_conf.items() if k in conf})
         ctx = RunContext(
             spark=self.spark,
             catalog=self.catalog,
@@ -154,7 +156,8 @@ class TagSystemAPI:
             write_partitions=self.settings.write_partitions,
             change_columns=dict(self.settings.change_columns),
         )
-        summary = execute(request, ctx)
+        with run_conf(self.spark, conf):
+            summary = execute(request, ctx)
         engine = create_store_engine(self.db_url)
         try:
             insert_run(

@@ -54,6 +54,8 @@ def test_task_all_equals_reference_and_rerun_writes_nothing(
 
     again = shop.run(shop.request("task-all", as_of=AS_OF))
     assert (again.rows_inserted, again.rows_updated) == (0, 0)
+    dry = shop.run(shop.request("task-all", as_of=AS_OF, dry_run=True))
+    assert dry.rows_updated == 0, "stored details must match their text form: no candidates"
     assert again.rows_unchanged == len(expected)
     after = stored(shop)
     assert {u: r.updated_time for u, r in after.items()} == {
@@ -131,6 +133,22 @@ def test_task_users_removes_tags_that_no_longer_hold(shop: TagSystemAPI, shop_la
     }
     removed = next(t for t in summary.tags if t.tag_id == 104).removed
     assert removed == sum(104 not in after[u] for u in recent) > 0
+
+
+def test_renamed_tag_refreshes_details_once(shop: TagSystemAPI) -> None:
+    shop.run(shop.request("task-all", as_of=AS_OF))
+    holders = sorted(u for u, t in ids(shop).items() if 101 in t)
+    engine = create_store_engine(shop.db_url)
+    repository.upsert_tag(bind=engine, tag_id=101, tag_name='大客户 "VIP"', tag_category="value")
+    engine.dispose()
+    summary = shop.run(shop.request("task-all", as_of=AS_OF))
+    assert (summary.rows_inserted, summary.rows_updated) == (0, len(holders))
+    rows = stored(shop)
+    assert all(rows[u].tag_details[101]["tag_name"] == '大客户 "VIP"' for u in holders)
+    again = shop.run(shop.request("task-all", as_of=AS_OF))
+    assert (again.rows_inserted, again.rows_updated) == (0, 0)
+    dry = shop.run(shop.request("task-all", as_of=AS_OF, dry_run=True))
+    assert dry.rows_updated == 0, "stored details must match their text form: no candidates"
 
 
 def test_broken_rule_fails_closed_and_keeps_assignments(

@@ -7,6 +7,7 @@ duplicated user id is found without a second scan.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import reduce
@@ -152,30 +153,33 @@ def _covers(tag: Column, scope: TagScope) -> Column:
 
 
 def _stale_details(computed: Column, definitions: dict[int, TagInfo]) -> Column:
-    """True when an existing detail of a computed tag differs from its current definition."""
+    """True when a stored detail of a computed tag is not its current definition.
+
+    Compared as text, without parsing the stored JSON: the entry `"id":{...}` the writer
+    would write must appear in the stored text (in the writer's compact form, or as MySQL 8
+    hands JSON back). A row that fails the test only costs the writer a locked look.
+    """
     from pyspark.sql import functions as F
 
     if not definitions:
         return F.lit(False)
-    entries = []
+    compact, spaced = [], []
     for tag_id in sorted(definitions):
-        info = definitions[tag_id]
-        entries += [
+        detail = definitions[tag_id].as_detail()
+        entry = json.dumps({str(tag_id): detail}, ensure_ascii=False, separators=(",", ":"))
+        compact += [F.lit(tag_id), F.lit(entry[1:-1])]
+        spaced += [
             F.lit(tag_id),
-            F.struct(
-                F.lit(info.tag_name).alias("tag_name"),
-                F.lit(info.tag_category).alias("tag_category"),
-            ),
+            F.lit(json.dumps({str(tag_id): detail}, ensure_ascii=False)[1:-1]),
         ]
-    current = F.create_map(*entries)
-    old = F.from_json(
-        F.col(OLD_DETAILS_JSON), "map<string, struct<tag_name:string, tag_category:string>>"
-    )
+    written, mysql_form = F.create_map(*compact), F.create_map(*spaced)
+    stored = F.coalesce(F.col(OLD_DETAILS_JSON), F.lit(""))
     return F.exists(
         computed,
         lambda t: (
             F.array_contains(F.col(OLD_IDS), t)
-            & ~F.element_at(old, t.cast("string")).eqNullSafe(F.element_at(current, t))
+            & (F.instr(stored, F.element_at(written, t)) == 0)
+            & (F.instr(stored, F.element_at(mysql_form, t)) == 0)
         ),
     )
 

@@ -63,17 +63,17 @@ def _split(bounds: tuple[int, int], partitions: int) -> list[tuple[int, int]]:
     return [(lo + i * step, min(hi, lo + (i + 1) * step - 1)) for i in range(count)]
 
 
-def write_candidates(
-    candidates: DataFrame, request: WriteRequest, max_writers: int | None
-) -> WriteCounts:
-    """Write every candidate row from the executors; return the summed counts."""
+def write_candidates(candidates: DataFrame, request: WriteRequest, writers: int) -> WriteCounts:
+    """Write every candidate row from the executors; return the summed counts.
+
+    Each writer gets its own range of user ids, sorted: writers never wait on each other's
+    row or gap locks (hash partitions made every batch span the whole key range: deadlocks).
+    """
     from pyspark.sql import functions as F
 
     from tagsys.store.writer import WriteCounts
 
-    frame = candidates.select(USER, COMPUTED)
-    if max_writers is not None:
-        frame = frame.coalesce(max_writers)
+    frame = candidates.select(USER, COMPUTED).repartitionByRange(writers, USER)
     frame = frame.sortWithinPartitions(USER)
 
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -194,9 +194,12 @@ def _write(
         written_at=datetime.now(UTC),
     )
     candidates = frame.where(F.col(frames.CANDIDATE))
-    if ctx.write_partitions:
-        candidates = candidates.repartition(ctx.write_partitions, frames.USER)
-    counts = write_candidates(candidates, request, max_concurrent_writers(ctx.db_url))
+    writers = (
+        max_concurrent_writers(ctx.db_url)
+        or ctx.write_partitions
+        or ctx.spark.sparkContext.defaultParallelism
+    )
+    counts = write_candidates(candidates, request, writers)
     untouched = stats["existing_rows"] - counts.updated
     return counts.inserted, counts.updated, untouched
 
