@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench.rulegen import BenchTag
-from tagsys.demo.seed_tags import SEED_CATEGORIES
+from tagsys.demo import loader as demo_loader
 from tagsys.engine.merge import TagInfo, details_json, ids_json
 from tagsys.store import repository
 from tagsys.store.db import create_store_engine
@@ -94,22 +94,7 @@ def drop(db_url: str) -> None:
 
 
 def load_tags(db_url: str, tags: Sequence[BenchTag]) -> None:
-    engine = create_store_engine(db_url)
-    try:
-        for category in SEED_CATEGORIES:
-            repository.upsert_category(
-                bind=engine,
-                category_id=category.category_id,
-                category_name=category.category_name,
-                description=category.description,
-            )
-        for tag in tags:
-            repository.upsert_tag(
-                bind=engine, tag_id=tag.tag_id, tag_name=tag.tag_name, tag_category=tag.tag_category
-            )
-            repository.replace_rules(bind=engine, tag_id=tag.tag_id, rules=tag.rules)
-    finally:
-        engine.dispose()
+    demo_loader.load_tags(db_url, tags)
 
 
 def set_rules(db_url: str, tag_id: int, rules: list[dict[str, Any]]) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
@@ -17,8 +19,22 @@ from tagsys.store.db import create_store_engine
 from tagsys.store.migrate import ensure_schema
 
 
+class TagData(Protocol):
+    """A tag definition with its rules, as plain data (SeedTag, the benchmark's tags...)."""
+
+    tag_id: int
+    tag_name: str
+    tag_category: str
+    rules: Sequence[Mapping[str, Any]]
+
+
 def load_seed_tags(db_url: str) -> int:
     """Insert or update the seed's categories, 8 tags and their rules (idempotent)."""
+    return load_tags(db_url, SEED_TAGS)
+
+
+def load_tags(db_url: str, tags: Sequence[TagData]) -> int:
+    """Insert or update the seed's categories, then `tags` with their rules (idempotent)."""
     ensure_schema(db_url)
     engine = create_store_engine(db_url)
     try:
@@ -29,18 +45,18 @@ def load_seed_tags(db_url: str) -> int:
                 category_name=category.category_name,
                 description=category.description,
             )
-        for tag in SEED_TAGS:
+        for tag in tags:
             repository.upsert_tag(
                 bind=engine,
                 tag_id=tag.tag_id,
                 tag_name=tag.tag_name,
                 tag_category=tag.tag_category,
-                description=tag.description,
+                description=getattr(tag, "description", None),
             )
-            repository.replace_rules(bind=engine, tag_id=tag.tag_id, rules=tag.rules)
+            repository.replace_rules(bind=engine, tag_id=tag.tag_id, rules=list(tag.rules))
     finally:
         engine.dispose()
-    return len(SEED_TAGS)
+    return len(tags)
 
 
 def write_demo_lake(lake_root: str, users: int, as_of: date, seed: int = 42) -> list[str]:
