@@ -66,28 +66,38 @@ def _split(bounds: tuple[int, int], partitions: int) -> list[tuple[int, int]]:
 def write_candidates(candidates: DataFrame, request: WriteRequest, writers: int) -> WriteCounts:
     """Write every candidate row from the executors; return the summed counts.
 
-    Each writer gets its own range of user ids, sorted: writers never wait on each other's
-    row or gap locks (hash partitions made every batch span the whole key range: deadlocks).
+    Users that had a row are merged under row locks; users that had none are inserted
+    without locking reads (see `write_new_rows`). Each writer gets its own sorted range of
+    user ids, so writers of one run do not wait on each other's locks.
     """
+    from pyspark.sql import functions as F
+
+    had_row = F.col(OLD_IDS_JSON).isNotNull()
+    return _write(candidates.where(had_row), request, writers, new=False) + _write(
+        candidates.where(~had_row), request, writers, new=True
+    )
+
+
+def _write(frame: DataFrame, request: WriteRequest, writers: int, new: bool) -> WriteCounts:
     from pyspark.sql import functions as F
 
     from tagsys.store.writer import WriteCounts
 
-    frame = candidates.select(USER, COMPUTED).repartitionByRange(writers, USER)
-    frame = frame.sortWithinPartitions(USER)
+    rows = frame.select(USER, COMPUTED).repartitionByRange(writers, USER)
+    rows = rows.sortWithinPartitions(USER)
 
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
 
-        from tagsys.store.writer import write_rows
+        from tagsys.store.writer import write_new_rows, write_rows
 
-        def rows() -> Iterator[tuple[str, list[int]]]:
+        def pairs() -> Iterator[tuple[str, list[int]]]:
             for batch in batches:
-                users = batch.column(0).to_pylist()
-                tags = batch.column(1).to_pylist()
-                yield from zip(users, tags, strict=True)
+                yield from zip(
+                    batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True
+                )
 
-        counts = write_rows(request, rows())
+        counts = (write_new_rows if new else write_rows)(request, pairs())
         yield pa.RecordBatch.from_pydict(
             {
                 "inserted": [counts.inserted],
@@ -97,19 +107,13 @@ def write_candidates(candidates: DataFrame, request: WriteRequest, writers: int)
         )
 
     totals = (
-        frame.mapInArrow(write, COUNTS_SCHEMA)
-        .agg(
-            F.sum("inserted").alias("inserted"),
-            F.sum("updated").alias("updated"),
-            F.sum("unchanged").alias("unchanged"),
-        )
+        rows.mapInArrow(write, COUNTS_SCHEMA)
+        .agg(*[F.sum(c).alias(c) for c in ("inserted", "updated", "unchanged")])
         .first()
     )
     if totals is None:
         return WriteCounts(0, 0, 0)
-    return WriteCounts(
-        int(totals["inserted"] or 0), int(totals["updated"] or 0), int(totals["unchanged"] or 0)
-    )
+    return WriteCounts(*(int(totals[c] or 0) for c in ("inserted", "updated", "unchanged")))
 
 
 @contextmanager

@@ -40,6 +40,8 @@ class StoreAdapter:
     BEGIN_WRITE_SQL: ClassVar[str] = "BEGIN"
     SELECT_FOR_MERGE_SQL: ClassVar[str] = ""
     UPSERT_SQL: ClassVar[str] = ""
+    INSERT_NEW_SQL: ClassVar[str] = ""
+    """Insert rows of users believed to have none; a row that exists after all is left alone."""
     READ_RANGE_SQL: ClassVar[str] = ""
     ID_BOUNDS_SQL: ClassVar[str] = "SELECT MIN(id), MAX(id) FROM user_tags"
 
@@ -86,6 +88,7 @@ class SQLiteAdapter(StoreAdapter):
             tag_ids = excluded.tag_ids,
             tag_details = excluded.tag_details
     """
+    INSERT_NEW_SQL = f"INSERT OR IGNORE INTO user_tags ({_UPSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
     READ_RANGE_SQL = (
         "SELECT user_id, tag_ids, tag_details FROM user_tags WHERE id >= ? AND id <= ?{filter}"
         " ORDER BY id"
@@ -148,6 +151,7 @@ class MySQLAdapter(StoreAdapter):
             tag_ids = VALUES(tag_ids),
             tag_details = VALUES(tag_details)
     """
+    INSERT_NEW_SQL = f"INSERT IGNORE INTO user_tags ({_UPSERT_COLUMNS}) VALUES (%s, %s, %s, %s, %s)"
     READ_RANGE_SQL = (
         "SELECT user_id, tag_ids, tag_details FROM user_tags WHERE id >= %s AND id <= %s{filter}"
         " ORDER BY id"

@@ -88,6 +88,13 @@ def write_rows(request: WriteRequest, rows: Iterable[tuple[str, Sequence[int]]])
     return RowWriter(request).write(rows)
 
 
+def write_new_rows(request: WriteRequest, rows: Iterable[tuple[str, Sequence[int]]]) -> WriteCounts:
+    """Like `write_rows`, for users the caller saw without a row: they are inserted without
+    locking reads (whose gap locks made concurrent writers deadlock on a fresh table). A
+    batch in which some row exists after all (a concurrent run) is merged the locked way."""
+    return RowWriter(request).write(rows, assume_new=True)
+
+
 def max_concurrent_writers(db_url: str) -> int | None:
     """How many partitions may write at once (1 for SQLite, None for no limit of ours)."""
     return engine_adapter(_engine(db_url)).MAX_CONCURRENT_WRITERS
@@ -99,13 +106,43 @@ class RowWriter:
         self.engine = _engine(request.db_url)
         self.adapter = adapter or engine_adapter(self.engine)
 
-    def write(self, rows: Iterable[tuple[str, Sequence[int]]]) -> WriteCounts:
+    def write(
+        self, rows: Iterable[tuple[str, Sequence[int]]], *, assume_new: bool = False
+    ) -> WriteCounts:
         total = WriteCounts()
         for batch in _batches(rows, self.request.batch_size):
-            total += _with_retries(
-                self.engine, self.adapter, self.request.max_attempts, self._attempt_fn(batch)
-            )
+            if assume_new:
+                total += self._write_new(batch)
+            else:
+                total += self._locked(batch)
         return total
+
+    def _locked(self, batch: list[tuple[str, list[int]]]) -> WriteCounts:
+        return _with_retries(
+            self.engine, self.adapter, self.request.max_attempts, self._attempt_fn(batch)
+        )
+
+    def _write_new(self, batch: list[tuple[str, list[int]]]) -> WriteCounts:
+        plan = plan_batch(batch, {}, self.request, self.adapter)
+        if not plan.rows:
+            return plan.counts
+
+        def insert(conn: Any) -> int:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(self.adapter.BEGIN_WRITE_SQL)
+                cursor.executemany(self.adapter.INSERT_NEW_SQL, plan.rows)
+                inserted = cursor.rowcount
+                conn.commit()
+                return int(inserted)
+            finally:
+                cursor.close()
+
+        inserted = _with_retries(self.engine, self.adapter, self.request.max_attempts, insert)
+        if inserted == len(plan.rows):
+            return plan.counts
+        merged = self._locked(batch)  # our own new rows come back unchanged
+        return WriteCounts(inserted + merged.inserted, merged.updated, merged.unchanged - inserted)
 
     def _attempt_fn(self, batch: list[tuple[str, list[int]]]) -> Callable[[Any], WriteCounts]:
         def attempt(conn: Any) -> WriteCounts:
