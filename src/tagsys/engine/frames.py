@@ -48,8 +48,8 @@ def restrict_users(frame: DataFrame, users: Sequence[str] | DataFrame | None) ->
 
     if users is None:
         return frame
-    if isinstance(users, SparkFrame):
-        return frame.join(F.broadcast(users.select(USER)), USER, "left_semi")
+    if isinstance(users, SparkFrame):  # changed users of an incremental run: may be large
+        return frame.join(users.select(USER), USER, "left_semi")
     if len(users) <= _LIST_FILTER_LIMIT:
         return frame.where(F.col(USER).isin(list(users)))
     spark = frame.sparkSession

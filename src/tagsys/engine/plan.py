@@ -5,7 +5,7 @@ Compiling rules to Spark columns needs a SparkSession, but no data is touched he
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Literal
@@ -88,7 +88,6 @@ class RunPlan:
     tags: list[TagPlan] = field(default_factory=list)
     faults: list[TagFault] = field(default_factory=list)
     definitions: dict[int, TagInfo] = field(default_factory=dict)
-    undefined: list[int] = field(default_factory=list)
 
     def columns_by_table(self) -> dict[str, set[str]]:
         needed: dict[str, set[str]] = {}
@@ -193,7 +192,3 @@ def _check_task_fields(task: BaseTagTask, schema: LakeSchema) -> str | None:
 
 def relative_date_tags(plan: RunPlan) -> list[int]:
     return [t.tag_id for t in plan.tags if t.uses_relative_dates]
-
-
-def tag_ids_of(tags: Iterable[TagPlan]) -> list[int]:
-    return [t.tag_id for t in tags]
