@@ -73,10 +73,8 @@ class BenchConfig:
     driver_memory: str = "4g"
     spark_conf: dict[str, str] = field(default_factory=dict)
     duckdb_threads: int | None = None
-    engine_patches: tuple[str, ...] = ()
     cold_runs: bool = True
     """Time `tagsys --mode task-all` in fresh processes (first, then unchanged): end to end."""
-    """Experimental in-process patches of the engine (bench/patches.py); none by default."""
 
 
 @dataclass
@@ -123,11 +121,6 @@ def start_spark(config: BenchConfig) -> SparkSession:
 def run_benchmark(config: BenchConfig, spark: SparkSession | None = None) -> dict[str, Any]:
     """Run everything; the returned dict is the JSON report (`checks.ok` False on a mismatch)."""
     result = report.empty_result(config)
-    if config.engine_patches:
-        from bench import patches
-
-        patches.apply(config.engine_patches)
-        result["engine_patches"] = list(config.engine_patches)
     lake, generated = ensure_lake(config.users, config.seed, config.as_of, config.cache)
     result["lake"] = {"path": str(lake), "generated_now": generated}
     own_spark = spark is None
@@ -171,7 +164,7 @@ def _run_steps(bench: Bench) -> None:
 
 def _engine_steps(bench: Bench, api: TagSystemAPI) -> None:
     config = bench.config
-    if config.cold_runs and not config.engine_patches:
+    if config.cold_runs:
         _cold_runs(bench)
     print(f"engine: first run ({config.users} users, {config.tags} tags)", flush=True)
     first = _repeat_first_run(bench, api)
@@ -455,9 +448,6 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--duckdb-threads", type=int)
     parser.add_argument("--no-cold-runs", action="store_true", help="skip fresh-process runs")
-    parser.add_argument(
-        "--engine-patch", action="append", default=[], help="experimental, see bench/patches.py"
-    )
     args = parser.parse_args(argv)
     chosen = tuple(b for b in args.baselines.split(",") if b)
     unknown = sorted(set(chosen) - set(ALL_BASELINES))
@@ -477,7 +467,6 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         driver_memory=args.driver_memory,
         spark_conf=dict(item.split("=", 1) for item in args.conf),
         duckdb_threads=args.duckdb_threads,
-        engine_patches=tuple(args.engine_patch),
         cold_runs=not args.no_cold_runs,
     )
 
