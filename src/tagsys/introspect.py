@@ -115,9 +115,9 @@ def explain_user(api: TagSystemAPI, tag_id: int, user_id: str, as_of: date) -> s
     if not definition.rules:
         lines.append("  the tag has no active rule: it applies to no one")
     holds = False
+    columns = frozenset().union(*(rule_columns(r.conditions, schema) for r in definition.rules))
+    row = _user_row(api, user_id, columns, as_of)  # each table read once for all rules
     for rule in definition.rules:
-        columns = rule_columns(rule.conditions, schema)
-        row = _user_row(api, user_id, columns, as_of)
         explanation = explain_rule(rule.conditions, row, schema, as_of)
         holds = holds or explanation.result
         lines.append(f"  rule {rule.rule_id}:")
