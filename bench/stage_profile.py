@@ -39,7 +39,7 @@ def stage_summary(log_dir: Path) -> list[dict[str, Any]]:
                 event = json.loads(line)
             except ValueError:  # a compressed or partial event-log file
                 continue
-            if event.get("Event") != "SparkListenerStageCompleted":
+            if not isinstance(event, dict) or event.get("Event") != "SparkListenerStageCompleted":
                 continue
             info = event["Stage Info"]
             accumulated = {a["Name"]: a.get("Value") for a in info.get("Accumulables", [])}
@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             "spark.ui.enabled": "false",
             "spark.driver.memory": args.driver_memory,
             "spark.eventLog.enabled": "true",
+            "spark.eventLog.compress": "false",
             "spark.eventLog.dir": str(events),
             **dict(item.split("=", 1) for item in args.conf),
         }

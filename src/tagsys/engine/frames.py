@@ -24,8 +24,10 @@ USER = "user_id"
 COMPUTED = "computed"
 OLD_IDS = "old_ids"
 OLD_IDS_JSON = "tag_ids"
-OLD_DETAILS_JSON = "tag_details"
+OLD_DETAILS_MD5 = "details_md5"
 NEW_IDS = "new_ids"
+NEW_IDS_JSON = "new_tag_ids"
+NEW_DETAILS_JSON = "new_tag_details"
 IN_RUN = "_in_run"
 DUPLICATE = "_dup_tables"
 IN_LAKE = "_in_lake"
@@ -135,11 +137,26 @@ def merged(frame: DataFrame, scope: TagScope, definitions: dict[int, TagInfo]) -
     kept = F.filter(F.col(OLD_IDS), lambda t: ~_covers(t, scope))
     new_ids = F.array_sort(F.array_union(kept, computed))
     changed = ~(F.col(NEW_IDS) == F.col(OLD_IDS))
-    stale = _stale_details(computed, definitions)
+    has_row = F.col(OLD_IDS_JSON).isNotNull()
+    stale = DetailFragments(definitions).stale(F.col(NEW_IDS), F.col(OLD_DETAILS_MD5))
     return (
         frame.withColumn(COMPUTED, computed)
         .withColumn(NEW_IDS, new_ids)
-        .withColumn(CANDIDATE, changed | stale)
+        .withColumn(CANDIDATE, F.when(changed, F.lit(True)).when(has_row, stale).otherwise(False))
+    )
+
+
+def with_new_rows(candidates: DataFrame, definitions: dict[int, TagInfo]) -> DataFrame:
+    """Prepare, as text, the row of each candidate without one (`new_tag_ids`,
+    `new_tag_details`; null for the others): all its tags are computed, so each detail is
+    the tag's definition."""
+    from pyspark.sql import functions as F
+
+    new_row = F.col(OLD_IDS_JSON).isNull()
+    ids_text = F.concat(F.lit("["), F.array_join(NEW_IDS, ","), F.lit("]"))
+    details_text = DetailFragments(definitions).text(F.col(NEW_IDS), compact=True)
+    return candidates.withColumn(NEW_IDS_JSON, F.when(new_row, ids_text)).withColumn(
+        NEW_DETAILS_JSON, F.when(new_row, details_text)
     )
 
 
@@ -152,36 +169,49 @@ def _covers(tag: Column, scope: TagScope) -> Column:
     return tag.isin(owned) if owned else F.lit(False)
 
 
-def _stale_details(computed: Column, definitions: dict[int, TagInfo]) -> Column:
-    """True when a stored detail of a computed tag is not its current definition.
+class DetailFragments:
+    """`tag_details` text built in Spark from each tag's `"id":{...}` entry, as the writer
+    writes it (compact) and as MySQL 8 hands JSON back (spaced); see `merge.details_json`."""
 
-    Compared as text, without parsing the stored JSON: the entry `"id":{...}` the writer
-    would write must appear in the stored text (in the writer's compact form, or as MySQL 8
-    hands JSON back). A row that fails the test only costs the writer a locked look.
-    """
-    from pyspark.sql import functions as F
+    def __init__(self, definitions: dict[int, TagInfo]) -> None:
+        def entries(separators: tuple[str, str]) -> dict[int, str]:
+            return {
+                tag_id: json.dumps(
+                    {str(tag_id): info.as_detail()}, ensure_ascii=False, separators=separators
+                )[1:-1]
+                for tag_id, info in sorted(definitions.items())
+            }
 
-    if not definitions:
-        return F.lit(False)
-    compact, spaced = [], []
-    for tag_id in sorted(definitions):
-        detail = definitions[tag_id].as_detail()
-        entry = json.dumps({str(tag_id): detail}, ensure_ascii=False, separators=(",", ":"))
-        compact += [F.lit(tag_id), F.lit(entry[1:-1])]
-        spaced += [
-            F.lit(tag_id),
-            F.lit(json.dumps({str(tag_id): detail}, ensure_ascii=False)[1:-1]),
+        self.compact = entries((",", ":"))
+        self.spaced = entries((", ", ": "))
+
+    def text(self, ids: Column, compact: bool) -> Column:
+        """The details of `ids` when each is its current definition (null for an unknown id)."""
+        from pyspark.sql import functions as F
+
+        entries = self.compact if compact else self.spaced
+        if not entries:
+            return F.when(F.size(ids) == 0, F.lit("{}"))
+        lookup = F.create_map(*[F.lit(v) for item in sorted(entries.items()) for v in item])
+        parts = F.transform(ids, lambda t: F.try_element_at(lookup, t))
+        joiner = "," if compact else ", "
+        whole = F.concat(F.lit("{"), F.array_join(parts, joiner), F.lit("}"))
+        return F.when(F.size(F.array_compact(parts)) == F.size(ids), whole)
+
+    def stale(self, ids: Column, stored_md5: Column) -> Column:
+        """True unless the stored details are exactly the current definitions of `ids`.
+
+        A row whose kept (out-of-scope) tag has an older detail also tests true: that only
+        costs the writer a locked look, which finds nothing to change.
+        """
+        from pyspark.sql import functions as F
+
+        stored = F.coalesce(stored_md5, F.lit(""))
+        matches = [
+            F.coalesce(F.md5(self.text(ids, compact)) == stored, F.lit(False))
+            for compact in (True, False)
         ]
-    written, mysql_form = F.create_map(*compact), F.create_map(*spaced)
-    stored = F.coalesce(F.col(OLD_DETAILS_JSON), F.lit(""))
-    return F.exists(
-        computed,
-        lambda t: (
-            F.array_contains(F.col(OLD_IDS), t)
-            & (F.instr(stored, F.element_at(written, t)) == 0)
-            & (F.instr(stored, F.element_at(mysql_form, t)) == 0)
-        ),
-    )
+        return ~(matches[0] | matches[1])
 
 
 def stats_row(frame: DataFrame) -> dict[str, int]:

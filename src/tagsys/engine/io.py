@@ -12,7 +12,14 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from tagsys import errors
-from tagsys.engine.frames import COMPUTED, OLD_DETAILS_JSON, OLD_IDS_JSON, USER
+from tagsys.engine.frames import (
+    COMPUTED,
+    NEW_DETAILS_JSON,
+    NEW_IDS_JSON,
+    OLD_DETAILS_MD5,
+    OLD_IDS_JSON,
+    USER,
+)
 from tagsys.errors import TagSysError
 
 if TYPE_CHECKING:
@@ -21,7 +28,7 @@ if TYPE_CHECKING:
 
     from tagsys.store.writer import WriteCounts, WriteRequest
 
-EXISTING_SCHEMA = f"{USER} string, {OLD_IDS_JSON} string, {OLD_DETAILS_JSON} string"
+EXISTING_SCHEMA = f"{USER} string, {OLD_IDS_JSON} string, {OLD_DETAILS_MD5} string"
 COUNTS_SCHEMA = "inserted long, updated long, unchanged long"
 _ROWS_PER_READ = 200_000
 
@@ -63,41 +70,34 @@ def _split(bounds: tuple[int, int], partitions: int) -> list[tuple[int, int]]:
     return [(lo + i * step, min(hi, lo + (i + 1) * step - 1)) for i in range(count)]
 
 
-def write_candidates(candidates: DataFrame, request: WriteRequest, writers: int) -> WriteCounts:
-    """Write every candidate row from the executors; return the summed counts.
+def write_candidates(
+    candidates: DataFrame, request: WriteRequest, writers: int | None
+) -> WriteCounts:
+    """Write every candidate row from the executors, partition by partition; sum the counts.
 
-    Users that had a row are merged under row locks; users that had none are inserted
-    without locking reads (see `write_new_rows`). Each writer gets its own sorted range of
-    user ids, so writers of one run do not wait on each other's locks.
+    Users that had a row are merged under row locks; rows of users that had none come
+    prepared from Spark and are bulk-inserted (see `write_partition`). `writers` caps how
+    many partitions write (1 for SQLite); None keeps Spark's partitions.
     """
-    from pyspark.sql import functions as F
-
-    had_row = F.col(OLD_IDS_JSON).isNotNull()
-    return _write(candidates.where(had_row), request, writers, new=False) + _write(
-        candidates.where(~had_row), request, writers, new=True
-    )
-
-
-def _write(frame: DataFrame, request: WriteRequest, writers: int, new: bool) -> WriteCounts:
     from pyspark.sql import functions as F
 
     from tagsys.store.writer import WriteCounts
 
-    rows = frame.select(USER, COMPUTED).repartitionByRange(writers, USER)
-    rows = rows.sortWithinPartitions(USER)
+    rows = candidates.select(
+        USER,
+        COMPUTED,
+        F.col(NEW_IDS_JSON).alias("tag_ids"),
+        F.col(NEW_DETAILS_JSON).alias("tag_details"),
+    )
+    if writers is not None:
+        rows = rows.repartition(writers)
 
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
 
-        from tagsys.store.writer import write_new_rows, write_rows
+        from tagsys.store.writer import write_partition
 
-        def pairs() -> Iterator[tuple[str, list[int]]]:
-            for batch in batches:
-                yield from zip(
-                    batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True
-                )
-
-        counts = (write_new_rows if new else write_rows)(request, pairs())
+        counts = write_partition(request, batches)
         yield pa.RecordBatch.from_pydict(
             {
                 "inserted": [counts.inserted],

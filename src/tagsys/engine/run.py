@@ -193,12 +193,8 @@ def _write(
         batch_size=ctx.write_batch_size,
         written_at=datetime.now(UTC),
     )
-    candidates = frame.where(F.col(frames.CANDIDATE))
-    writers = (
-        max_concurrent_writers(ctx.db_url)
-        or ctx.write_partitions
-        or ctx.spark.sparkContext.defaultParallelism
-    )
+    candidates = frames.with_new_rows(frame.where(F.col(frames.CANDIDATE)), plan.definitions)
+    writers = max_concurrent_writers(ctx.db_url) or ctx.write_partitions
     counts = write_candidates(candidates, request, writers)
     untouched = stats["existing_rows"] - counts.updated
     return counts.inserted, counts.updated, untouched

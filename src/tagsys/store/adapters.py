@@ -5,7 +5,10 @@ Differences are class attributes and SQL strings, so callers never branch on the
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -13,10 +16,13 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pyarrow as pa
 import sqlalchemy as sa
 
 from tagsys.errors import StoreError
 from tagsys.store.types import to_utc_naive
+
+log = logging.getLogger(__name__)
 
 
 class Retry(Enum):
@@ -43,7 +49,12 @@ class StoreAdapter:
     INSERT_NEW_SQL: ClassVar[str] = ""
     """Insert rows of users believed to have none; a row that exists after all is left alone."""
     READ_RANGE_SQL: ClassVar[str] = ""
+    """Existing rows by id range: user_id, tag_ids and tag_details (or its MD5, see below)."""
+    DIGESTS_IN_SQL: ClassVar[bool] = False
+    """True when READ_RANGE_SQL returns MD5(tag_details) itself, else the reader hashes."""
     ID_BOUNDS_SQL: ClassVar[str] = "SELECT MIN(id), MAX(id) FROM user_tags"
+    BULK_CHUNK_ROWS: ClassVar[int] = 20_000
+    """New rows per insert transaction."""
 
     def prepare_url(self, url: sa.URL) -> sa.URL:
         return url
@@ -62,6 +73,14 @@ class StoreAdapter:
 
     def retry_kind(self, exc: BaseException) -> Retry | None:
         return None
+
+    def insert_new_rows(self, cursor: Any, rows: pa.Table, stamp: object) -> int:
+        """Insert (user_id, tag_ids, tag_details) rows stamped `stamp`, skipping users that
+        have a row; return how many were inserted. The caller commits."""
+        cursor.execute(self.BEGIN_WRITE_SQL)
+        values = zip(*(rows.column(i).to_pylist() for i in range(3)), strict=True)
+        cursor.executemany(self.INSERT_NEW_SQL, [(*row, stamp, stamp) for row in values])
+        return int(cursor.rowcount)
 
     @contextmanager
     def migration_lock(self, conn: sa.Connection) -> Iterator[None]:
@@ -153,9 +172,19 @@ class MySQLAdapter(StoreAdapter):
     """
     INSERT_NEW_SQL = f"INSERT IGNORE INTO user_tags ({_UPSERT_COLUMNS}) VALUES (%s, %s, %s, %s, %s)"
     READ_RANGE_SQL = (
-        "SELECT user_id, tag_ids, tag_details FROM user_tags WHERE id >= %s AND id <= %s{filter}"
-        " ORDER BY id"
+        "SELECT user_id, tag_ids, MD5(tag_details) FROM user_tags"
+        " WHERE id >= %s AND id <= %s{filter} ORDER BY id"
     )
+    DIGESTS_IN_SQL = True
+    BULK_CHUNK_ROWS = 50_000
+    LOAD_NEW_SQL = """
+        LOAD DATA LOCAL INFILE %s IGNORE INTO TABLE user_tags CHARACTER SET utf8mb4
+        FIELDS TERMINATED BY ',' ENCLOSED BY '"' ESCAPED BY '' LINES TERMINATED BY '\\n'
+        (user_id, tag_ids, tag_details) SET created_time = %s, updated_time = %s
+    """
+    LOAD_REFUSED_CODES: ClassVar[frozenset[int]] = frozenset({1148, 2068, 3948, 4166})
+    """The server or client refuses LOAD DATA LOCAL (MySQL 8 by default; 4166 is MariaDB)."""
+    load_refused: ClassVar[bool] = False
     LOCK_CONFLICT_CODES: ClassVar[frozenset[int]] = frozenset({1205, 1213})
     CONNECTION_LOST_CODES: ClassVar[frozenset[int]] = frozenset(
         {2003, 2006, 2013, 2014, 2055, 1053, 1927, 4031}
@@ -175,8 +204,34 @@ class MySQLAdapter(StoreAdapter):
             # REPEATABLE READ explicitly: its gap locks are what keep two writers from both
             # inserting a user neither saw (READ COMMITTED would lose one of the two updates).
             "isolation_level": "REPEATABLE READ",
-            "connect_args": {"connect_timeout": 10, "init_command": "SET time_zone = '+00:00'"},
+            "connect_args": {
+                "connect_timeout": 10,
+                "init_command": "SET time_zone = '+00:00'",
+                "local_infile": True,  # only our own bulk insert of new rows uses it
+            },
         }
+
+    def insert_new_rows(self, cursor: Any, rows: pa.Table, stamp: object) -> int:
+        """One LOAD DATA LOCAL ... IGNORE (the database's bulk path); plain inserts when the
+        server refuses local files."""
+        if type(self).load_refused:
+            return super().insert_new_rows(cursor, rows, stamp)
+        import pymysql
+
+        with _csv_file(rows) as path:
+            cursor.execute(self.BEGIN_WRITE_SQL)
+            try:
+                cursor.execute(self.LOAD_NEW_SQL, (path, stamp, stamp))
+            except pymysql.err.MySQLError as exc:
+                if not exc.args or exc.args[0] not in self.LOAD_REFUSED_CODES:
+                    raise
+                log.warning(
+                    "the server refuses LOAD DATA LOCAL (%s): inserting new rows with INSERT", exc
+                )
+                type(self).load_refused = True
+                cursor.connection.rollback()
+                return super().insert_new_rows(cursor, rows, stamp)
+        return int(cursor.rowcount)
 
     def retry_kind(self, exc: BaseException) -> Retry | None:
         import pymysql
@@ -208,6 +263,20 @@ class MySQLAdapter(StoreAdapter):
             yield
         finally:
             conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": self.MIGRATION_LOCK})
+
+
+@contextmanager
+def _csv_file(rows: pa.Table) -> Iterator[str]:
+    """`rows` as a headerless CSV file (every value quoted, quotes doubled), removed after use."""
+    import pyarrow.csv as csv
+
+    handle, path = tempfile.mkstemp(prefix="tagsys-new-rows-", suffix=".csv")
+    os.close(handle)
+    try:
+        csv.write_csv(rows, path, csv.WriteOptions(include_header=False, quoting_style="all_valid"))
+        yield path
+    finally:
+        os.unlink(path)
 
 
 _ADAPTERS: dict[str, type[StoreAdapter]] = {

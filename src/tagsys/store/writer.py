@@ -7,6 +7,7 @@ Called on Spark executors, so it knows nothing of Spark: it gets an iterator of
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 import random
@@ -18,6 +19,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from tagsys.engine.merge import (
@@ -46,8 +48,20 @@ Existing = dict[str, tuple[str | None, str | None]]
 """user_id -> (tag_ids text, tag_details text) as stored."""
 
 PARTITION_SCHEMA = pa.schema(
-    [("user_id", pa.string()), ("tag_ids", pa.string()), ("tag_details", pa.string())]
+    [("user_id", pa.string()), ("tag_ids", pa.string()), ("details_md5", pa.string())]
 )
+"""What the engine reads of existing rows: the ids, and only a digest of the (large) details."""
+
+NEW_ROWS_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("computed", pa.list_(pa.int32())),
+        ("tag_ids", pa.string()),
+        ("tag_details", pa.string()),
+    ]
+)
+"""Prepared rows of users without one: the text to insert, and the ids to merge on a conflict."""
+NEW_ROW_COLUMNS = ["user_id", "tag_ids", "tag_details"]
 
 
 @dataclass(frozen=True)
@@ -91,8 +105,69 @@ def write_rows(request: WriteRequest, rows: Iterable[tuple[str, Sequence[int]]])
 def write_new_rows(request: WriteRequest, rows: Iterable[tuple[str, Sequence[int]]]) -> WriteCounts:
     """Like `write_rows`, for users the caller saw without a row: they are inserted without
     locking reads (whose gap locks made concurrent writers deadlock on a fresh table). A
-    batch in which some row exists after all (a concurrent run) is merged the locked way."""
-    return RowWriter(request).write(rows, assume_new=True)
+    user whose row exists after all (a concurrent run) is merged the locked way."""
+    prepared, empty = prepare_new_rows(request, rows)
+    counts = RowWriter(request).insert_prepared(prepared)
+    counts.unchanged += empty
+    return counts
+
+
+def prepare_new_rows(
+    request: WriteRequest, rows: Iterable[tuple[str, Sequence[int]]]
+) -> tuple[pa.Table, int]:
+    """The rows users without one would get (as the engine prepares them in Spark), and how
+    many users get none (no tag in scope)."""
+    out: dict[str, list[Any]] = {name: [] for name in NEW_ROWS_SCHEMA.names}
+    empty = 0
+    for user_id, computed in _flatten(_batches(rows, request.batch_size)):
+        new_ids, details = merge_tags([], {}, computed, request.scope, request.definitions)
+        if not new_ids:
+            empty += 1
+            continue
+        row = (user_id, computed, ids_json(new_ids), details_json(details))
+        for key, value in zip(out, row, strict=True):
+            out[key].append(value)
+    return pa.table(out, schema=NEW_ROWS_SCHEMA), empty
+
+
+def write_partition(request: WriteRequest, batches: Iterable[pa.RecordBatch]) -> WriteCounts:
+    """One Spark partition of candidates: `user_id`, `computed` ids, and for users the engine
+    saw without a row their prepared `tag_ids`/`tag_details` text (null for the others).
+
+    Prepared rows are bulk-inserted without locking reads (a row that appeared meanwhile is
+    merged the locked way); the others are merged under row locks, in sorted batches.
+    Both are flushed as they accumulate: a partition is never held whole in memory.
+    """
+    writer = RowWriter(request)
+    total = WriteCounts()
+    fresh: list[pa.RecordBatch] = []
+    existing: list[tuple[str, list[int]]] = []
+    for batch in batches:
+        prepared = pc.and_(
+            batch.column("tag_ids").is_valid(), batch.column("tag_details").is_valid()
+        )
+        fresh.append(batch.filter(prepared).select(NEW_ROWS_SCHEMA.names))
+        others = batch.filter(pc.invert(prepared))
+        existing.extend(zip(_column(others, "user_id"), _column(others, "computed"), strict=True))
+        if sum(b.num_rows for b in fresh) >= writer.adapter.BULK_CHUNK_ROWS:
+            total += writer.insert_prepared(pa.Table.from_batches(fresh))
+            fresh = []
+        if len(existing) >= request.batch_size:
+            total += writer.write(existing)
+            existing = []
+    total += writer.write(existing)
+    if fresh:
+        total += writer.insert_prepared(pa.Table.from_batches(fresh))
+    return total
+
+
+def _column(batch: pa.RecordBatch, name: str) -> list[Any]:
+    return batch.column(batch.schema.get_field_index(name)).to_pylist()
+
+
+def _flatten(batches: Iterable[list[T]]) -> Iterator[T]:
+    for batch in batches:
+        yield from batch
 
 
 def max_concurrent_writers(db_url: str) -> int | None:
@@ -106,43 +181,52 @@ class RowWriter:
         self.engine = _engine(request.db_url)
         self.adapter = adapter or engine_adapter(self.engine)
 
-    def write(
-        self, rows: Iterable[tuple[str, Sequence[int]]], *, assume_new: bool = False
-    ) -> WriteCounts:
+    def write(self, rows: Iterable[tuple[str, Sequence[int]]]) -> WriteCounts:
         total = WriteCounts()
         for batch in _batches(rows, self.request.batch_size):
-            if assume_new:
-                total += self._write_new(batch)
-            else:
-                total += self._locked(batch)
+            total += self._locked(batch)
         return total
+
+    def insert_prepared(self, rows: pa.Table) -> WriteCounts:
+        """Insert prepared new rows chunk by chunk; merge the users whose row appeared meanwhile."""
+        total = WriteCounts()
+        chunk = self.adapter.BULK_CHUNK_ROWS
+        for start in range(0, rows.num_rows, chunk):
+            part = rows.slice(start, chunk)
+            inserted = _with_retries(
+                self.engine,
+                self.adapter,
+                self.request.max_attempts,
+                lambda conn, part=part: self._insert_chunk(conn, part),
+            )
+            if inserted == part.num_rows:
+                total += WriteCounts(inserted=inserted)
+                continue
+            pairs = zip(
+                part.column("user_id").to_pylist(), part.column("computed").to_pylist(), strict=True
+            )
+            merged = self.write(pairs)  # our own new rows come back unchanged
+            total += WriteCounts(
+                inserted + merged.inserted, merged.updated, merged.unchanged - inserted
+            )
+        return total
+
+    def _insert_chunk(self, conn: Any, rows: pa.Table) -> int:
+        stamp = self.adapter.timestamp_param(self.request.written_at)
+        cursor = conn.cursor()
+        try:
+            inserted = self.adapter.insert_new_rows(
+                cursor, rows.select(list(NEW_ROW_COLUMNS)), stamp
+            )
+            conn.commit()
+            return inserted
+        finally:
+            cursor.close()
 
     def _locked(self, batch: list[tuple[str, list[int]]]) -> WriteCounts:
         return _with_retries(
             self.engine, self.adapter, self.request.max_attempts, self._attempt_fn(batch)
         )
-
-    def _write_new(self, batch: list[tuple[str, list[int]]]) -> WriteCounts:
-        plan = plan_batch(batch, {}, self.request, self.adapter)
-        if not plan.rows:
-            return plan.counts
-
-        def insert(conn: Any) -> int:
-            cursor = conn.cursor()
-            try:
-                cursor.execute(self.adapter.BEGIN_WRITE_SQL)
-                cursor.executemany(self.adapter.INSERT_NEW_SQL, plan.rows)
-                inserted = cursor.rowcount
-                conn.commit()
-                return int(inserted)
-            finally:
-                cursor.close()
-
-        inserted = _with_retries(self.engine, self.adapter, self.request.max_attempts, insert)
-        if inserted == len(plan.rows):
-            return plan.counts
-        merged = self._locked(batch)  # our own new rows come back unchanged
-        return WriteCounts(inserted + merged.inserted, merged.updated, merged.unchanged - inserted)
 
     def _attempt_fn(self, batch: list[tuple[str, list[int]]]) -> Callable[[Any], WriteCounts]:
         def attempt(conn: Any) -> WriteCounts:
@@ -276,7 +360,8 @@ def id_bounds(db_url: str) -> tuple[int, int] | None:
 def read_existing_partition(
     db_url: str, lo_id: int, hi_id: int, user_ids: list[str] | None = None
 ) -> pa.RecordBatch:
-    """Rows with lo_id <= id <= hi_id (optionally only `user_ids`), as JSON text columns."""
+    """Rows with lo_id <= id <= hi_id (optionally only `user_ids`): user id, tag_ids text and
+    the MD5 of the tag_details text (what the engine compares; the writer reads the text)."""
     engine = _engine(db_url)
     adapter = engine_adapter(engine)
 
@@ -291,7 +376,10 @@ def read_existing_partition(
 
     found = _with_retries(engine, adapter, 3, query)
     columns = list(zip(*found, strict=True)) if found else [(), (), ()]
-    arrays = [pa.array([_text(v) for v in col], pa.string()) for col in columns]
+    user_ids, ids, details = ([_text(v) for v in col] for col in columns)
+    if not adapter.DIGESTS_IN_SQL:
+        details = [None if d is None else hashlib.md5(d.encode()).hexdigest() for d in details]
+    arrays = [pa.array(col, pa.string()) for col in (user_ids, ids, details)]
     return pa.RecordBatch.from_arrays(arrays, schema=PARTITION_SCHEMA)
 
 

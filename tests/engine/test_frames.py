@@ -1,0 +1,68 @@
+"""The Spark-side text of tag_details: what new rows get, and when a stored row is stale."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING
+
+from tagsys.engine.frames import DetailFragments
+from tagsys.engine.merge import TagInfo, details_json
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+TRICKY = {
+    1: TagInfo('say "hi", \\ bye', "财富"),
+    2: TagInfo("VIP客户", "价值"),
+    10: TagInfo("tab\there\nnewline", "c"),
+}
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def _spaced(ids: list[int]) -> str:
+    """How MySQL 8 hands a JSON object back: ', ' and ': ' separators."""
+    return json.dumps({str(t): TRICKY[t].as_detail() for t in ids}, ensure_ascii=False)
+
+
+def test_prepared_details_text_is_exactly_what_the_writer_writes(spark: SparkSession) -> None:
+    from pyspark.sql import functions as F
+
+    fragments = DetailFragments(TRICKY)
+    cases = [[1, 2, 10], [10], [], [2, 99]]
+    frame = spark.createDataFrame([(c,) for c in cases], "ids array<int>")
+    got = [r[0] for r in frame.select(fragments.text(F.col("ids"), compact=True)).collect()]
+
+    expected = [details_json({t: TRICKY[t].as_detail() for t in c}) for c in cases[:3]]
+    assert got == [*expected, None]  # an id without a definition gives no text at all
+
+
+def test_a_row_is_stale_unless_its_details_are_the_current_definitions(
+    spark: SparkSession,
+) -> None:
+    from pyspark.sql import functions as F
+
+    ids = [1, 2, 10]
+    current = details_json({t: TRICKY[t].as_detail() for t in ids})
+    renamed = current.replace("VIP客户", "VIP")
+    rows = [
+        ("writer's own text", ids, _md5(current)),
+        ("MySQL 8's text", ids, _md5(_spaced(ids))),
+        ("renamed tag", ids, _md5(renamed)),
+        ("null details", ids, None),
+        ("empty row", [], _md5("{}")),
+    ]
+    frame = spark.createDataFrame(rows, "case string, ids array<int>, md5 string")
+    stale = DetailFragments(TRICKY).stale(F.col("ids"), F.col("md5"))
+
+    got = {r["case"]: r["stale"] for r in frame.select("case", stale.alias("stale")).collect()}
+    assert got == {
+        "writer's own text": False,
+        "MySQL 8's text": False,
+        "renamed tag": True,
+        "null details": True,
+        "empty row": False,
+    }
