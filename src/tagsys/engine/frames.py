@@ -79,7 +79,9 @@ def user_frame(
     union = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), stacked)
     aggregates = [F.first(c, ignorenulls=True).alias(c) for c in value_columns]
     counts = [F.sum(f"_n{i}").alias(f"_n{i}") for i in range(len(inputs))]
-    grouped = union.groupBy(USER).agg(*aggregates, *counts)
+    # Shuffled by user first: a user's rows come from different files, so Spark's map-side
+    # partial aggregation (a sort of every row for first() on strings) would merge nothing.
+    grouped = union.repartition(USER).groupBy(USER).agg(*aggregates, *counts)
     duplicates = F.array_compact(
         F.array(*[F.when(F.col(f"_n{i}") > 1, F.lit(item.table)) for i, item in enumerate(inputs)])
     )
