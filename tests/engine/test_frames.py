@@ -66,3 +66,30 @@ def test_a_row_is_stale_unless_its_details_are_the_current_definitions(
         "null details": True,
         "empty row": False,
     }
+
+
+def test_per_tag_counts_match_a_plain_python_count(spark: SparkSession) -> None:
+    from tagsys.engine import frames
+
+    rows = [  # computed, old ids, new ids
+        ([1, 2], [], [1, 2]),  # no stored tags: matched and added
+        ([1], [1, 3], [1]),  # 3 removed
+        ([2], [1], [1, 2]),  # 1 kept (outside the scope), 2 added
+        ([1, 2], [1, 2], [1, 2]),  # unchanged
+        ([], [2], []),  # 2 removed
+    ]
+    frame = spark.createDataFrame(
+        rows,
+        f"{frames.COMPUTED} array<int>, {frames.OLD_IDS} array<int>, {frames.NEW_IDS} array<int>",
+    )
+    expected: dict[tuple[int, int], int] = {}
+    for computed, old, new in rows:
+        for kind, tags in (
+            (frames.MATCHED, computed),
+            (frames.ADDED, set(new) - set(old)),
+            (frames.REMOVED, set(old) - set(new)),
+        ):
+            for tag in tags:
+                expected[(tag, kind)] = expected.get((tag, kind), 0) + 1
+
+    assert frames.per_tag_counts(frame) == expected

@@ -233,22 +233,34 @@ def stats_row(frame: DataFrame) -> dict[str, int]:
 
 
 MATCHED, ADDED, REMOVED = 0, 1, 2
+_FIRST = 3
+"""A tag of a user with no stored tags: matched and added at once (one event, not two)."""
 
 
 def per_tag_counts(frame: DataFrame) -> dict[tuple[int, int], int]:
-    """(tag id, MATCHED/ADDED/REMOVED) -> users, from one explode + group by."""
+    """(tag id, MATCHED/ADDED/REMOVED) -> users, from one explode + group by.
+
+    Added and removed tags are exploded only for users with stored tags whose set changes.
+    """
     from pyspark.sql import functions as F
 
-    def coded(array: Column, kind: int) -> Column:
-        return F.transform(array, lambda t: t.cast("long") * 3 + kind)
-
-    events = F.concat(
-        coded(F.col(COMPUTED), MATCHED),
-        coded(F.array_except(F.col(NEW_IDS), F.col(OLD_IDS)), ADDED),
-        coded(F.array_except(F.col(OLD_IDS), F.col(NEW_IDS)), REMOVED),
-    )
-    rows = frame.select(F.explode(events).alias("e")).groupBy("e").count().collect()
-    return {(int(r["e"]) // 3, int(r["e"]) % 3): int(r["count"]) for r in rows}
+    had_tags = F.size(OLD_IDS) > 0
+    kind = F.when(had_tags, F.lit(MATCHED)).otherwise(F.lit(_FIRST))
+    events = frame.select(F.explode(COMPUTED).alias("tag"), kind.alias("kind"))
+    changed = frame.where(had_tags & ~(F.col(NEW_IDS) == F.col(OLD_IDS)))
+    for code, tags in (
+        (ADDED, F.array_except(NEW_IDS, OLD_IDS)),
+        (REMOVED, F.array_except(OLD_IDS, NEW_IDS)),
+    ):
+        events = events.unionByName(
+            changed.select(F.explode(tags).alias("tag"), F.lit(code).alias("kind"))
+        )
+    counts: dict[tuple[int, int], int] = {}
+    for row in events.groupBy("tag", "kind").count().collect():
+        for code in (MATCHED, ADDED) if row["kind"] == _FIRST else (row["kind"],):
+            key = (int(row["tag"]), int(code))
+            counts[key] = counts.get(key, 0) + int(row["count"])
+    return counts
 
 
 def duplicate_examples(frame: DataFrame, limit: int = 5) -> dict[str, list[str]]:
