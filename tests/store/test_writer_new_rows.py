@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from tagsys.engine.merge import TagInfo, TagScope, details_json
+from tagsys.errors import StoreError
 from tagsys.store import repository
 from tagsys.store.adapters import MySQLAdapter
 from tagsys.store.db import create_store_engine
@@ -137,3 +138,13 @@ def test_a_server_refusing_local_files_gets_plain_inserts(
     assert inserted == 1
     assert MySQLAdapter.load_refused
     assert stored(mariadb_url) == {"a": [1]}
+
+
+@pytest.mark.mariadb
+def test_a_user_id_too_long_for_the_column_fails_instead_of_being_cut(mariadb_url: str) -> None:
+    upgrade(mariadb_url)
+    rows = [("ok", [1]), ("x" * 150, [1])]
+
+    with pytest.raises(StoreError, match="rolled back: 1265: Data truncated for column 'user_id'"):
+        write_new_rows(request_for(mariadb_url, TagScope(all_tags=True)), rows)
+    assert stored(mariadb_url) == {}

@@ -231,7 +231,22 @@ class MySQLAdapter(StoreAdapter):
                 type(self).load_refused = True
                 cursor.connection.rollback()
                 return super().insert_new_rows(cursor, rows, stamp)
-        return int(cursor.rowcount)
+            inserted = int(cursor.rowcount)
+            self._refuse_lossy_load(cursor)
+        return inserted
+
+    def _refuse_lossy_load(self, cursor: Any) -> None:
+        """IGNORE skips rows of users that have one (warning 1062), but it would also store a
+        truncated or converted value with a mere warning: any other warning fails the load."""
+        cursor.execute("SHOW WARNINGS")
+        problems = [f"{code}: {text}" for _, code, text in cursor.fetchall() if code != 1062]
+        if problems:
+            raise StoreError(
+                "a bulk insert of new user_tags rows was rolled back: "
+                + "; ".join(problems[:5])
+                + " (a user id longer than the user_id column, or text the table's charset "
+                "cannot hold?)"
+            )
 
     def retry_kind(self, exc: BaseException) -> Retry | None:
         import pymysql
