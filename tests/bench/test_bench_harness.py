@@ -83,17 +83,14 @@ def _check(result: dict, with_bulk: bool) -> None:
     assert {"cores", "memory_gb", "pyspark", "duckdb", "database"} <= set(result["machine"])
 
 
+def _small(db_url: str, cache: Path) -> BenchConfig:
+    """2000 users and 20 tags, one repeat, no cold runs: the whole harness in CI time."""
+    return BenchConfig(users=2000, tags=20, db_url=db_url, repeat=1, cache=cache, cold_runs=False)
+
+
 @pytest.mark.spark
 def test_harness_on_sqlite(spark: SparkSession, tmp_path: Path) -> None:
-    config = BenchConfig(
-        users=2000,
-        tags=20,
-        db_url=f"sqlite:///{tmp_path / 'bench.db'}",
-        repeat=1,
-        cache=tmp_path,
-        cold_runs=False,
-    )
-    result = run_benchmark(config, spark=spark)
+    result = run_benchmark(_small(f"sqlite:///{tmp_path / 'bench.db'}", tmp_path), spark=spark)
     _check(result, with_bulk=False)
     assert not (tmp_path / "bench.db").exists()
 
@@ -104,15 +101,7 @@ def test_harness_on_mariadb(spark: SparkSession, tmp_path: Path) -> None:
     import sqlalchemy as sa
 
     name = f"tagsys_bench_test_{uuid.uuid4().hex[:8]}"
-    config = BenchConfig(
-        users=2000,
-        tags=20,
-        db_url=f"{MYSQL_SERVER_URL}/{name}",
-        repeat=1,
-        cache=tmp_path,
-        cold_runs=False,
-    )
-    result = run_benchmark(config, spark=spark)
+    result = run_benchmark(_small(f"{MYSQL_SERVER_URL}/{name}", tmp_path), spark=spark)
     _check(result, with_bulk=True)
     server = sa.create_engine(MYSQL_SERVER_URL)
     try:

@@ -141,28 +141,32 @@ def write_partition(request: WriteRequest, batches: Iterable[pa.RecordBatch]) ->
     writer = RowWriter(request)
     total = WriteCounts()
     fresh: list[pa.RecordBatch] = []
+    fresh_rows = 0
     existing: list[tuple[str, list[int]]] = []
     for batch in batches:
         prepared = pc.and_(
             batch.column("tag_ids").is_valid(), batch.column("tag_details").is_valid()
         )
         fresh.append(batch.filter(prepared).select(NEW_ROWS_SCHEMA.names))
+        fresh_rows += fresh[-1].num_rows
         others = batch.filter(pc.invert(prepared))
-        existing.extend(zip(_column(others, "user_id"), _column(others, "computed"), strict=True))
-        if sum(b.num_rows for b in fresh) >= writer.adapter.BULK_CHUNK_ROWS:
+        existing.extend(
+            zip(
+                others.column("user_id").to_pylist(),
+                others.column("computed").to_pylist(),
+                strict=True,
+            )
+        )
+        if fresh_rows >= writer.adapter.BULK_CHUNK_ROWS:
             total += writer.insert_prepared(pa.Table.from_batches(fresh))
-            fresh = []
+            fresh, fresh_rows = [], 0
         if len(existing) >= request.batch_size:
             total += writer.write(existing)
             existing = []
     total += writer.write(existing)
-    if fresh:
+    if fresh_rows:
         total += writer.insert_prepared(pa.Table.from_batches(fresh))
     return total
-
-
-def _column(batch: pa.RecordBatch, name: str) -> list[Any]:
-    return batch.column(batch.schema.get_field_index(name)).to_pylist()
 
 
 def _flatten(batches: Iterable[list[T]]) -> Iterator[T]:
@@ -215,9 +219,7 @@ class RowWriter:
         stamp = self.adapter.timestamp_param(self.request.written_at)
         cursor = conn.cursor()
         try:
-            inserted = self.adapter.insert_new_rows(
-                cursor, rows.select(list(NEW_ROW_COLUMNS)), stamp
-            )
+            inserted = self.adapter.insert_new_rows(cursor, rows.select(NEW_ROW_COLUMNS), stamp)
             conn.commit()
             return inserted
         finally:
