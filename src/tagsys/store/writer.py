@@ -7,7 +7,6 @@ Called on Spark executors, so it knows nothing of Spark: it gets an iterator of
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import os
 import random
@@ -32,7 +31,7 @@ from tagsys.engine.merge import (
     parse_ids,
 )
 from tagsys.errors import StoreError
-from tagsys.store.adapters import Retry, StoreAdapter
+from tagsys.store.adapters import EXISTING_ROWS_SCHEMA, Retry, StoreAdapter, as_text
 from tagsys.store.db import (
     connection_error,
     create_store_engine,
@@ -47,10 +46,7 @@ T = TypeVar("T")
 Existing = dict[str, tuple[str | None, str | None]]
 """user_id -> (tag_ids text, tag_details text) as stored."""
 
-PARTITION_SCHEMA = pa.schema(
-    [("user_id", pa.string()), ("tag_ids", pa.string()), ("details_md5", pa.string())]
-)
-"""What the engine reads of existing rows: the ids, and only a digest of the (large) details."""
+PARTITION_SCHEMA = EXISTING_ROWS_SCHEMA
 
 NEW_ROWS_SCHEMA = pa.schema(
     [
@@ -325,12 +321,8 @@ def _lock_existing(cursor: Any, adapter: StoreAdapter, user_ids: list[str]) -> E
         sql = adapter.SELECT_FOR_MERGE_SQL.format(ids=adapter.placeholders(len(chunk)))
         cursor.execute(sql, chunk)
         for user_id, ids_text, details_text in cursor.fetchall():
-            existing[user_id] = (_text(ids_text), _text(details_text))
+            existing[user_id] = (as_text(ids_text), as_text(details_text))
     return existing
-
-
-def _text(value: str | bytes | None) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
@@ -367,36 +359,18 @@ def read_existing_partition(
     engine = _engine(db_url)
     adapter = engine_adapter(engine)
 
-    def query(conn: Any) -> list[tuple[str, str | None, str | None]]:
+    def query(conn: Any) -> pa.Table:
         cursor = conn.cursor()
         try:
-            found = _read_range(cursor, adapter, lo_id, hi_id, user_ids)
+            found = adapter.read_rows(cursor, lo_id, hi_id, user_ids)
             conn.rollback()
         finally:
             cursor.close()
         return found
 
-    found = _with_retries(engine, adapter, 3, query)
-    columns = list(zip(*found, strict=True)) if found else [(), (), ()]
-    user_ids, ids, details = ([_text(v) for v in col] for col in columns)
-    if not adapter.DIGESTS_IN_SQL:
-        details = [None if d is None else hashlib.md5(d.encode()).hexdigest() for d in details]
-    arrays = [pa.array(col, pa.string()) for col in (user_ids, ids, details)]
-    return pa.RecordBatch.from_arrays(arrays, schema=PARTITION_SCHEMA)
-
-
-def _read_range(
-    cursor: Any, adapter: StoreAdapter, lo_id: int, hi_id: int, user_ids: list[str] | None
-) -> list[tuple[str, str | None, str | None]]:
-    if user_ids is None:
-        cursor.execute(adapter.READ_RANGE_SQL.format(filter=""), (lo_id, hi_id))
-        return list(cursor.fetchall())
-    found: list[tuple[str, str | None, str | None]] = []
-    for chunk in _chunks(sorted(set(user_ids)), adapter.MAX_IN_PARAMS - 2):
-        user_filter = f" AND user_id IN ({adapter.placeholders(len(chunk))})"
-        cursor.execute(adapter.READ_RANGE_SQL.format(filter=user_filter), (lo_id, hi_id, *chunk))
-        found.extend(cursor.fetchall())
-    return found
+    table = _with_retries(engine, adapter, 3, query)
+    columns = [column.combine_chunks() for column in table.columns]
+    return pa.RecordBatch.from_arrays(columns, schema=PARTITION_SCHEMA)
 
 
 # --- connections and retries ----------------------------------------------------------------

@@ -1,0 +1,72 @@
+"""Reading existing rows back for the engine: ids, tag_ids text and the details' digest."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import sqlalchemy as sa
+
+from tagsys.errors import StoreError
+from tagsys.store.adapters import MySQLAdapter
+from tagsys.store.db import create_store_engine
+from tagsys.store.migrate import upgrade
+from tagsys.store.writer import id_bounds, read_existing_partition
+
+TRICKY_IDS = ['say "hi"', "a,b", "line\nbreak", "back\\slash", "", "财富", "tab\tx", '"', ",\n"]
+
+
+def _insert(url: str, rows: list[tuple[str, str, str | None]]) -> None:
+    engine = create_store_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO user_tags (user_id, tag_ids, tag_details) VALUES (:u, :i, :d)"
+                ),
+                [{"u": u, "i": i, "d": d} for u, i, d in rows],
+            )
+    finally:
+        engine.dispose()
+
+
+def _md5(text: str | None) -> str | None:
+    return None if text is None else hashlib.md5(text.encode()).hexdigest()
+
+
+def _rows(count: int) -> list[tuple[str, str, str | None]]:
+    rows = [(u, f"[{n}]", f'{{"{n}":{{"tag_name":"x{n}"}}}}') for n, u in enumerate(TRICKY_IDS)]
+    rows += [
+        (f"user-{n}", f"[{n % 7}, {n % 11}]", None if n % 5 else '{"a":1}') for n in range(count)
+    ]
+    return rows
+
+
+def _read_all(url: str) -> dict[str, tuple[str, str | None]]:
+    low, high = id_bounds(url) or (0, 0)
+    batch = read_existing_partition(url, low, high)
+    return {r["user_id"]: (r["tag_ids"], r["details_md5"]) for r in batch.to_pylist()}
+
+
+def test_every_row_comes_back_exactly(migrated_url: str) -> None:
+    rows = _rows(500)
+    _insert(migrated_url, rows)
+
+    assert _read_all(migrated_url) == {u: (i, _md5(d)) for u, i, d in rows}
+
+
+@pytest.mark.mariadb
+def test_mysql_reads_a_range_in_smaller_texts_when_one_would_be_too_long(
+    mariadb_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upgrade(mariadb_url)
+    rows = _rows(300)
+    _insert(mariadb_url, rows)
+    monkeypatch.setattr(MySQLAdapter, "PACKED_READ_IDS", 128)
+    monkeypatch.setattr(MySQLAdapter, "PACKED_READ_MAX_BYTES", 500)  # ~8 rows a text
+
+    assert _read_all(mariadb_url) == {u: (i, _md5(d)) for u, i, d in rows}
+
+    monkeypatch.setattr(MySQLAdapter, "PACKED_READ_MAX_BYTES", 40)  # not even one row
+    with pytest.raises(StoreError, match="too large to read"):
+        _read_all(mariadb_url)
