@@ -1,4 +1,4 @@
-"""Shipping the product's code to executors of a cluster; the Java check."""
+"""Creating the SparkSession (JVM options, the Java check) and shipping the code to executors."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pyspark.sql import SparkSession
 
 from tagsys.errors import JavaMissingError
 from tagsys.spark import java_version, package_zip
@@ -38,3 +39,11 @@ def test_missing_java_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(JavaMissingError, match="openjdk-17-jre-headless"):
         java_version()
+
+
+def test_local_sessions_run_the_throughput_collector(spark: SparkSession) -> None:
+    beans = spark._jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()  # type: ignore[union-attr]
+    names = {bean.getName() for bean in beans}
+    assert names == {"PS Scavenge", "PS MarkSweep"}, names
+    options = spark.sparkContext.getConf().get("spark.driver.extraJavaOptions") or ""
+    assert "log4j2.configurationFile" in options
