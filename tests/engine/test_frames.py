@@ -6,6 +6,8 @@ import hashlib
 import json
 from typing import TYPE_CHECKING
 
+import pytest
+
 from tagsys.engine.frames import DetailFragments
 from tagsys.engine.merge import TagInfo, details_json
 
@@ -28,16 +30,21 @@ def _spaced(ids: list[int]) -> str:
     return json.dumps({str(t): TRICKY[t].as_detail() for t in ids}, ensure_ascii=False)
 
 
-def test_prepared_details_text_is_exactly_what_the_writer_writes(spark: SparkSession) -> None:
+@pytest.mark.parametrize("far_id", [None, 5000], ids=["dense ids", "sparse ids"])
+def test_prepared_details_text_is_exactly_what_the_writer_writes(
+    spark: SparkSession, far_id: int | None
+) -> None:
     from pyspark.sql import functions as F
 
-    fragments = DetailFragments(TRICKY)
-    cases = [[1, 2, 10], [10], [], [2, 99]]
-    frame = spark.createDataFrame([(c,) for c in cases], "ids array<int>")
+    definitions = TRICKY if far_id is None else {**TRICKY, far_id: TagInfo("far", "c")}
+    fragments = DetailFragments(definitions)
+    known = [[1, 2, 10], [10], [], sorted(definitions)]
+    unknown = [[2, 99], [0], [-3], [1, 20000]]
+    frame = spark.createDataFrame([(c,) for c in known + unknown], "ids array<int>")
     got = [r[0] for r in frame.select(fragments.text(F.col("ids"), compact=True)).collect()]
 
-    expected = [details_json({t: TRICKY[t].as_detail() for t in c}) for c in cases[:3]]
-    assert got == [*expected, None]  # an id without a definition gives no text at all
+    expected = [details_json({t: definitions[t].as_detail() for t in c}) for c in known]
+    assert got == [*expected, None, None, None, None]  # an unknown id: no text at all
 
 
 def test_a_row_is_stale_unless_its_details_are_the_current_definitions(

@@ -8,7 +8,7 @@ duplicated user id is found without a second scan.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from typing import TYPE_CHECKING
@@ -194,8 +194,7 @@ class DetailFragments:
         entries = self.compact if compact else self.spaced
         if not entries:
             return F.when(F.size(ids) == 0, F.lit("{}"))
-        lookup = F.create_map(*[F.lit(v) for item in sorted(entries.items()) for v in item])
-        parts = F.transform(ids, lambda t: F.try_element_at(lookup, t))
+        parts = F.transform(ids, _lookup(entries))
         joiner = "," if compact else ", "
         whole = F.concat(F.lit("{"), F.array_join(parts, joiner), F.lit("}"))
         return F.when(F.size(F.array_compact(parts)) == F.size(ids), whole)
@@ -214,6 +213,19 @@ class DetailFragments:
             for compact in (True, False)
         ]
         return ~(matches[0] | matches[1])
+
+
+def _lookup(entries: dict[int, str]) -> Callable[[Column], Column]:
+    """id -> entry (null for an unknown id): an array index when the ids are dense enough, as
+    they usually are (a literal map is searched key by key, for every tag of every user)."""
+    from pyspark.sql import functions as F
+
+    low, high = min(entries), max(entries)
+    if high - low > 4 * len(entries) + 16:
+        table = F.create_map(*[F.lit(v) for item in sorted(entries.items()) for v in item])
+        return lambda t: F.try_element_at(table, t)
+    dense = F.array(*[F.lit(entries.get(i)).cast("string") for i in range(low, high + 1)])
+    return lambda t: F.get(dense, t - low)
 
 
 def stats_row(frame: DataFrame) -> dict[str, int]:
