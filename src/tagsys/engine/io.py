@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 EXISTING_SCHEMA = f"{USER} string, {OLD_IDS_JSON} string, {OLD_DETAILS_MD5} string"
 COUNTS_SCHEMA = "inserted long, updated long, unchanged long"
 _ROWS_PER_READ = 200_000
+_MIN_ROWS_PER_READ = 50_000
 
 
 def existing_frame(
@@ -64,8 +65,11 @@ def existing_frame(
 
 
 def _split(bounds: tuple[int, int], partitions: int) -> list[tuple[int, int]]:
+    """Id ranges of at most _ROWS_PER_READ ids (a task's memory stays bounded at any size),
+    and one per core when there are enough rows to share."""
     lo, hi = bounds
-    count = max(1, min(partitions * 4, (hi - lo) // _ROWS_PER_READ + 1))
+    count = max(1, min(partitions, (hi - lo) // _MIN_ROWS_PER_READ + 1))
+    count = max(count, (hi - lo) // _ROWS_PER_READ + 1)
     step = (hi - lo + count) // count
     return [(lo + i * step, min(hi, lo + (i + 1) * step - 1)) for i in range(count)]
 
