@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from tagsys.engine.merge import TagScope
 from tagsys.errors import StoreError
 from tagsys.store import writer
+from tagsys.store.adapters import EXISTING_ROWS_SCHEMA
 from tagsys.store.db import engine_adapter
 from tagsys.store.repository import read_user_tags
 from tagsys.store.writer import WriteCounts, write_rows
@@ -298,7 +299,7 @@ def test_partitions_read_back_by_id_range(migrated_url: str) -> None:
     assert writer.id_bounds(migrated_url) is None
     empty = writer.read_existing_partition(migrated_url, 0, 100)
     assert empty.num_rows == 0
-    assert empty.schema == writer.PARTITION_SCHEMA
+    assert empty.schema == EXISTING_ROWS_SCHEMA
 
     _put(migrated_url, {f"u{i}": [1 + i % 3] for i in range(10)})
     low, high = writer.id_bounds(migrated_url) or (0, 0)

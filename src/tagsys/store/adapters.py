@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -24,6 +24,7 @@ from tagsys.errors import StoreError
 from tagsys.store.types import to_utc_naive
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Retry(Enum):
@@ -88,8 +89,7 @@ class StoreAdapter:
         if user_ids is None:
             cursor.execute(self.READ_RANGE_SQL.format(filter=""), (lo_id, hi_id))
             found.extend(cursor.fetchall())
-        wanted, size = sorted(set(user_ids or ())), self.MAX_IN_PARAMS - 2
-        for chunk in (wanted[start : start + size] for start in range(0, len(wanted), size)):
+        for chunk in chunks(sorted(set(user_ids or ())), self.MAX_IN_PARAMS - 2):
             user_filter = f" AND user_id IN ({self.placeholders(len(chunk))})"
             cursor.execute(self.READ_RANGE_SQL.format(filter=user_filter), (lo_id, hi_id, *chunk))
             found.extend(cursor.fetchall())
@@ -359,6 +359,11 @@ class MySQLAdapter(StoreAdapter):
             yield
         finally:
             conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": self.MIGRATION_LOCK})
+
+
+def chunks(items: list[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def as_text(value: str | bytes | None) -> str | None:

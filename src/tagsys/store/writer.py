@@ -31,7 +31,7 @@ from tagsys.engine.merge import (
     parse_ids,
 )
 from tagsys.errors import StoreError
-from tagsys.store.adapters import EXISTING_ROWS_SCHEMA, Retry, StoreAdapter, as_text
+from tagsys.store.adapters import EXISTING_ROWS_SCHEMA, Retry, StoreAdapter, as_text, chunks
 from tagsys.store.db import (
     connection_error,
     create_store_engine,
@@ -45,8 +45,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Existing = dict[str, tuple[str | None, str | None]]
 """user_id -> (tag_ids text, tag_details text) as stored."""
-
-PARTITION_SCHEMA = EXISTING_ROWS_SCHEMA
 
 NEW_ROWS_SCHEMA = pa.schema(
     [
@@ -317,17 +315,12 @@ def _sorted_batch(pending: dict[str, set[int]]) -> list[tuple[str, list[int]]]:
 
 def _lock_existing(cursor: Any, adapter: StoreAdapter, user_ids: list[str]) -> Existing:
     existing: Existing = {}
-    for chunk in _chunks(user_ids, adapter.MAX_IN_PARAMS):
+    for chunk in chunks(user_ids, adapter.MAX_IN_PARAMS):
         sql = adapter.SELECT_FOR_MERGE_SQL.format(ids=adapter.placeholders(len(chunk)))
         cursor.execute(sql, chunk)
         for user_id, ids_text, details_text in cursor.fetchall():
             existing[user_id] = (as_text(ids_text), as_text(details_text))
     return existing
-
-
-def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 # --- parallel reads of user_tags for the engine -------------------------------------------
@@ -370,7 +363,7 @@ def read_existing_partition(
 
     table = _with_retries(engine, adapter, 3, query)
     columns = [column.combine_chunks() for column in table.columns]
-    return pa.RecordBatch.from_arrays(columns, schema=PARTITION_SCHEMA)
+    return pa.RecordBatch.from_arrays(columns, schema=EXISTING_ROWS_SCHEMA)
 
 
 # --- connections and retries ----------------------------------------------------------------
