@@ -12,7 +12,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from tagsys.cli import main
-from tagsys.store import repository
+from tagsys.store import migrate, repository
 from tagsys.store.db import create_store_engine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,5 +119,5 @@ def test_main_py_runs_as_a_script(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "0001_initial" in result.stdout
+    assert migrate.head_revision() in result.stdout
     assert (tmp_path / "data" / "tagsys.db").exists()

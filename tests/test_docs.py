@@ -23,7 +23,7 @@ SEED_NAMED = {
     "aws_region": "AWS_REGION",
     "env": "TAGSYS_ENV",
 }
-INTERNAL = {"glue_job_name", "require_confirmation"}
+INTERNAL = {"glue_job_name"}
 
 
 @pytest.mark.parametrize("readme", READMES, ids=lambda p: p.name)

@@ -29,6 +29,7 @@ def test_defaults_are_the_embedded_store_and_a_local_lake(tmp_path, monkeypatch)
 
 
 def test_precedence_flag_over_env_over_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAGSYS_DB_URL", "mysql+pymysql://u@db.example/tag_system")
     assert load_settings("glue-dev").lake_uri == "s3://tag-system-dev-data-lake/hive"
     monkeypatch.setenv("TAGSYS_LAKE_URI", "s3://from-env/lake")
     assert load_settings("glue-dev").lake_uri == "s3://from-env/lake"

@@ -6,9 +6,9 @@ Everything the CLI, the HTTP service and the Glue job do goes through this class
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from tagsys.engine.summary import RunSummary
     from tagsys.health import HealthReport
     from tagsys.lake.catalog import LakeCatalog
+    from tagsys.store.runs import RunRecord
     from tagsys.tasks.registry import TaskRegistry
 
 log = logging.getLogger(__name__)
@@ -136,13 +137,36 @@ class TagSystemAPI:
         return self.health().ok
 
     def run(self, request: RunRequest) -> RunSummary:
-        """Execute a run, record its summary in the store, and return it."""
-        from tagsys.engine.run import RunContext, execute
-        from tagsys.spark import RUN_CONF, run_conf
-        from tagsys.store.db import create_store_engine
-        from tagsys.store.repository import RunRecord, insert_run
+        """Execute a run and return its summary. Its `tag_runs` row is written as it starts,
+        kept alive by a heartbeat, and finished as completed, failed or cancelled."""
+        from tagsys.engine.recorder import RunRecorder
+        from tagsys.engine.run import new_summary
 
         self.ensure_store()
+        summary = new_summary(request)
+        recorder = RunRecorder(self.db_url, self.settings.run_heartbeat_seconds)
+        recorder.start(summary)
+        try:
+            self._execute(request, summary, recorder.phase)
+        except BaseException as exc:
+            self._cancel_spark_jobs(summary.run_id)
+            summary.finished_at = datetime.now(UTC)
+            try:
+                recorder.fail(summary, exc)
+            except TagSysError as record_error:
+                log.error("run %s: %s", summary.run_id, record_error)
+            self.last_summary = summary
+            raise
+        recorder.finish(summary)
+        self.last_summary = summary
+        return summary
+
+    def _execute(
+        self, request: RunRequest, summary: RunSummary, on_phase: Callable[[str], None]
+    ) -> None:
+        from tagsys.engine.run import RunContext, execute
+        from tagsys.spark import RUN_CONF, run_conf
+
         self.catalog.refresh()  # a long-lived API must see partitions written since its last run
         # Dates of timestamps (rules, change columns) are taken in the business time zone.
         conf = {**RUN_CONF, "spark.sql.session.timeZone": self.settings.timezone}
@@ -155,27 +179,22 @@ class TagSystemAPI:
             write_batch_size=self.settings.write_batch_size,
             write_partitions=self.settings.write_partitions,
             change_columns=dict(self.settings.change_columns),
+            on_phase=on_phase,
+        )
+        self.spark.sparkContext.setJobGroup(
+            summary.run_id, f"tagsys {request.mode}", interruptOnCancel=True
         )
         with run_conf(self.spark, conf):
-            summary = execute(request, ctx)
-        engine = create_store_engine(self.db_url)
+            execute(request, ctx, summary)
+
+    def _cancel_spark_jobs(self, run_id: str) -> None:
+        """Stop the Spark work a run left behind (its writers' transactions roll back)."""
+        if self._spark is None:
+            return
         try:
-            insert_run(
-                bind=engine,
-                run=RunRecord(
-                    run_id=summary.run_id,
-                    mode=summary.mode,
-                    as_of=summary.as_of,
-                    started_at=summary.started_at,
-                    finished_at=summary.finished_at,
-                    status=summary.status,
-                    summary=summary.to_dict(),
-                ),
-            )
-        finally:
-            engine.dispose()
-        self.last_summary = summary
-        return summary
+            self._spark.sparkContext.cancelJobGroup(run_id)
+        except Exception as exc:  # the session may itself be what failed
+            log.debug("cancelling the Spark jobs of run %s failed: %s", run_id, exc)
 
     def request(self, mode: str, **kwargs: Any) -> RunRequest:
         as_of = kwargs.pop("as_of", None) or self.settings.today()
@@ -228,6 +247,18 @@ class TagSystemAPI:
         except TagSysError:
             log.exception("run %s failed", request.mode)
             return False
+
+    def list_runs(self, limit: int = 20) -> list[RunRecord]:
+        """The latest runs, newest first (a run whose process died reads as `abandoned`)."""
+        from tagsys.store.db import create_store_engine
+        from tagsys.store.runs import list_runs
+
+        self.ensure_store()
+        engine = create_store_engine(self.db_url)
+        try:
+            return list_runs(bind=engine, limit=limit)
+        finally:
+            engine.dispose()
 
     def list_tasks(self) -> list[TaskInfo]:
         from tagsys.introspect import task_infos

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
-from tagsys.errors import TagSysError, UsageError
+from tagsys.errors import RunCancelled, TagSysError, UsageError
 
 if TYPE_CHECKING:
     from tagsys.api import TagSystemAPI
@@ -28,7 +28,12 @@ MODES = (
     "generate-data",
     "demo",
     "clean-data",
+    "list-runs",
 )
+DESTRUCTIVE_MODES = frozenset({"init-db", "generate-data", "demo", "clean-data"})
+"""Modes that replace or delete data: refused outside `local` unless confirmed."""
+MAX_DAYS = 36_500
+MAX_DEMO_USERS = 1_000_000_000
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", type=_date, help="business date YYYY-MM-DD (default: today)")
     p.add_argument("--days", type=int, help="incremental: look back N days")
     p.add_argument("--dry-run", action="store_true", help="compute and report, write nothing")
+    p.add_argument(
+        "--yes",
+        action="store_true",
+        help="confirm a mode that deletes or replaces data outside `local`, or in an "
+        "environment that requires confirmation (without a terminal to ask on)",
+    )
+    p.add_argument("--limit", type=int, default=20, help="list-runs: how many runs")
     p.add_argument("--users", type=int, default=10_000, help="generate-data/demo: users")
     p.add_argument("--seed", type=int, default=42, help="generate-data/demo: random seed")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
@@ -91,16 +103,71 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("tagsys").setLevel(getattr(logging, level, logging.INFO))
+    if level != "DEBUG":
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_no_tracebacks)
+    _stop_gracefully_on_sigterm()
     try:
+        _check_bounds(args)
         return _dispatch(args)
     except TagSysError as exc:
-        if level == "DEBUG":
-            logging.exception("failed")
-        print(f"Error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("Error: interrupted", file=sys.stderr)
-        return 130
+        return _report(exc, str(exc), exc.exit_code, level)
+    except RunCancelled as exc:
+        return _report(exc, f"{exc}: the run stopped and recorded itself as cancelled", 143, level)
+    except KeyboardInterrupt as exc:
+        return _report(exc, "interrupted", 130, level)
+    except Exception as exc:  # the one boundary: nothing reaches the user as a traceback
+        first = (str(exc).strip().splitlines() or [""])[0][:500]
+        message = (
+            f"unexpected {type(exc).__name__}: {first}. This is a bug or an unhandled failure "
+            "of Spark or the store: run again with --log-level DEBUG for the traceback"
+        )
+        return _report(exc, message, 1, level)
+
+
+def _no_tracebacks(record: logging.LogRecord) -> bool:
+    """Below DEBUG, a library's log line keeps its message but not its traceback (py4j logs
+    one for every interrupted call)."""
+    if record.exc_info and record.exc_info[0] is not None:
+        record.msg = f"{record.getMessage()} ({record.exc_info[0].__name__})"
+        record.args = ()
+        record.exc_info = None
+        record.exc_text = None
+    return not str(record.msg).startswith("KeyboardInterrupt while sending command")
+
+
+def _report(exc: BaseException, message: str, code: int, level: str) -> int:
+    if level == "DEBUG":
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    print(f"Error: {message}", file=sys.stderr)
+    return code
+
+
+def _stop_gracefully_on_sigterm() -> None:
+    """SIGTERM stops the run like Ctrl-C: Spark jobs cancelled, the run recorded `cancelled`."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one stop is enough
+        raise RunCancelled("stopped by SIGTERM")
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _check_bounds(args: argparse.Namespace) -> None:
+    """Argument ranges, checked before any work starts."""
+    if args.days is not None and not 0 <= args.days <= MAX_DAYS:
+        raise UsageError(f"--days must be between 0 and {MAX_DAYS}, not {args.days}")
+    if not 1 <= args.users <= MAX_DEMO_USERS:
+        raise UsageError(f"--users must be between 1 and {MAX_DEMO_USERS}, not {args.users}")
+    if not 1 <= args.limit <= 10_000:
+        raise UsageError(f"--limit must be between 1 and 10000, not {args.limit}")
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -112,8 +179,38 @@ def _dispatch(args: argparse.Namespace) -> int:
         "spark_master": args.spark_master,
     }
     with TagSystemAPI(args.env, args.log_level, **overrides) as api:
+        _confirm(api, args)
         handler = _HANDLERS.get(args.mode, _run)
         return handler(api, args)
+
+
+def _needs_confirmation(api: TagSystemAPI, args: argparse.Namespace) -> str | None:
+    """Why this mode must be confirmed here, or None."""
+    env = api.settings.env
+    if args.mode in DESTRUCTIVE_MODES and env != "local":
+        return f"--mode {args.mode} deletes or replaces data, and the environment is '{env}'"
+    writes = args.mode in (*DESTRUCTIVE_MODES, "migrate", *RUN_MODES) and not args.dry_run
+    if writes and api.settings.require_confirmation:
+        return f"environment '{env}' requires confirmation (require_confirmation) for --mode {args.mode}"
+    return None
+
+
+def _confirm(api: TagSystemAPI, args: argparse.Namespace) -> None:
+    """Refuse, or ask on a terminal, before a mode that needs confirmation changes anything."""
+    reason = _needs_confirmation(api, args)
+    if reason is None or args.yes:
+        return
+    store = api.settings.safe_database_url
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"{reason}; nothing was changed (store {store}). Add --yes to confirm, or point "
+            "--env/--db-url at the store you meant"
+        )
+    env = api.settings.env
+    print(f"{reason}.\nStore: {store}\nLake: {api.settings.lake_root}", file=sys.stderr)
+    answer = input(f"Type the environment name ({env}) to go on: ").strip()
+    if answer != env:
+        raise UsageError(f"not confirmed (typed {answer!r}, expected {env!r}); nothing was changed")
 
 
 def _health(api: TagSystemAPI, args: argparse.Namespace) -> int:
@@ -134,6 +231,13 @@ def _migrate(api: TagSystemAPI, args: argparse.Namespace) -> int:
 
     revision = upgrade(api.db_url)
     print(f"store {api.settings.safe_database_url} is at schema revision {revision}")
+    return 0
+
+
+def _list_runs(api: TagSystemAPI, args: argparse.Namespace) -> int:
+    from tagsys.introspect import render_runs
+
+    print(render_runs(api.list_runs(limit=args.limit)))
     return 0
 
 
@@ -171,7 +275,7 @@ def _init_db(api: TagSystemAPI, args: argparse.Namespace) -> int:
     from tagsys.store.migrate import upgrade
 
     upgrade(api.db_url)
-    count = load_seed_tags(api.db_url)
+    count = load_seed_tags(api.db_url, replace_edited=args.yes)
     print(f"store {api.settings.safe_database_url}: schema ready, {count} demo tags loaded")
     return 0
 
@@ -206,6 +310,7 @@ _HANDLERS = {
     "generate-data": _generate_data,
     "demo": _demo,
     "clean-data": _clean_data,
+    "list-runs": _list_runs,
 }
 
 

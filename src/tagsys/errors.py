@@ -47,3 +47,10 @@ class RunError(TagSysError):
 
 class UsageError(TagSysError):
     """The command line or API call was used wrongly (e.g. an unknown tag id)."""
+
+
+class RunCancelled(KeyboardInterrupt):
+    """A run was stopped on request (SIGTERM, a cancelled job). Like Ctrl-C it is not an
+    `Exception`, so no library's `except Exception` swallows it on its way out of a Spark call."""
+
+    exit_code = 143

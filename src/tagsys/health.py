@@ -38,7 +38,14 @@ class HealthReport:
 
 def run_checks(api: TagSystemAPI) -> HealthReport:
     report = HealthReport(api.settings.env)
-    for name, probe in (("store", _store), ("lake", _lake), ("java", _java), ("spark", _spark)):
+    probes = (
+        ("store", _store),
+        ("runs", _runs),
+        ("lake", _lake),
+        ("java", _java),
+        ("spark", _spark),
+    )
+    for name, probe in probes:
         report.checks.append(_attempt(name, lambda probe=probe: probe(api)))
     return report
 
@@ -63,6 +70,22 @@ def _store(api: TagSystemAPI) -> str:
             f"{where}: schema at {current or 'nothing'}, expected {head}: run --mode migrate"
         )
     return f"{where} (schema {current})"
+
+
+def _runs(api: TagSystemAPI) -> str:
+    """Informational: runs in progress and runs whose process died (abandoned)."""
+    runs = api.list_runs(limit=200)
+    by_status: dict[str, list[str]] = {}
+    for run in runs:
+        by_status.setdefault(run.effective_status(), []).append(run.run_id)
+    if not runs:
+        return "no runs recorded yet"
+    latest = runs[0]
+    parts = [f"latest {latest.run_id} ({latest.mode}) {latest.effective_status()}"]
+    parts += [f"{len(by_status[s])} {s}" for s in ("running", "abandoned") if s in by_status]
+    if "abandoned" in by_status:
+        parts.append("abandoned runs stopped without finishing: re-run them (see list-runs)")
+    return "; ".join(parts)
 
 
 def _lake(api: TagSystemAPI) -> str:

@@ -9,6 +9,7 @@ from tagsys.errors import FieldError, RuleError, UsageError
 
 if TYPE_CHECKING:
     from tagsys.api import TagSystemAPI, TaskInfo
+    from tagsys.store.runs import RunRecord
     from tagsys.tasks.base import TagDefinitionView
 
 
@@ -142,3 +143,36 @@ def _user_row(api: TagSystemAPI, user_id: str, columns: Any, as_of: date) -> dic
         if found:
             row.update({k: v for k, v in found[0].asDict().items() if k != "user_id"})
     return row
+
+
+def render_runs(runs: list[RunRecord]) -> str:
+    """`list-runs`: one line per run, newest first; abandoned runs say what to do."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    lines = [
+        f"{'run id':<32}  {'mode':<11} {'status':<10} {'as_of':<10}  {'started (UTC)':<19}"
+        f"  {'seconds':>7}  {'rows':>9}  where / error"
+    ]
+    for run in runs:
+        status = run.effective_status(now)
+        end = run.finished_at or run.heartbeat_at or now
+        seconds = (end - run.started_at).total_seconds()
+        rows = "" if run.rows_written is None else str(run.rows_written)
+        where = f"{run.host}:{run.pid}" if run.host else ""
+        if status in ("running", "abandoned") and run.phase:
+            where += f" ({run.phase})"
+        detail = (run.error or "").splitlines()[0][:120] if run.error else where
+        lines.append(
+            f"{run.run_id:<32}  {run.mode:<11} {status:<10} {run.as_of.isoformat():<10}  "
+            f"{run.started_at.strftime('%Y-%m-%d %H:%M:%S'):<19}  {seconds:>7.1f}  {rows:>9}  {detail}"
+        )
+    abandoned = sum(r.effective_status(now) == "abandoned" for r in runs)
+    if abandoned:
+        lines.append(
+            f"{abandoned} abandoned run(s): their process stopped without finishing. What they "
+            "committed is consistent; run the same request again to complete it."
+        )
+    if not runs:
+        lines.append("no runs recorded yet")
+    return "\n".join(lines)

@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from tagsys.errors import ConfigError
@@ -50,6 +57,7 @@ class Settings(BaseSettings):
     )
     write_batch_size: int = Field(2000, ge=1, le=100_000)
     write_partitions: int | None = Field(None, ge=1)
+    run_heartbeat_seconds: float = Field(10.0, gt=0, le=3600)
     aws_region: str | None = Field(None, validation_alias=_alias("aws_region", "AWS_REGION"))
     glue_job_name: str | None = None
     require_confirmation: bool = False
@@ -88,6 +96,25 @@ class Settings(BaseSettings):
                 f"unknown time zone '{value}' (use an IANA name such as Asia/Shanghai)"
             ) from exc
         return value
+
+    @model_validator(mode="after")
+    def _no_silent_embedded_store(self) -> Settings:
+        """The embedded SQLite file is for `local` with a local Spark only."""
+        if not self.database_url.startswith("sqlite"):
+            return self
+        if self.env != "local":
+            raise ValueError(
+                f"environment '{self.env}' has no store configured and would fall back to the "
+                "embedded SQLite file: set TAGSYS_DB_URL (mysql+pymysql://USER:PASSWORD@HOST:PORT/"
+                "DATABASE) or the MYSQL_HOST, MYSQL_USER, MYSQL_PASSWORD, MYSQL_DATABASE variables"
+            )
+        if not self.spark_master.startswith("local"):
+            raise ValueError(
+                f"spark_master '{self.spark_master}' runs executors on other machines, each of "
+                "which would write its own copy of the SQLite file: use a MySQL store "
+                "(TAGSYS_DB_URL or MYSQL_*) or a local master (TAGSYS_SPARK_MASTER=local[*])"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -200,5 +227,6 @@ def _describe(exc: ValidationError) -> str:
     problems = []
     for error in exc.errors():
         where = ".".join(str(p) for p in error["loc"]) or "settings"
-        problems.append(f"{where}: {error['msg']}")
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}")
     return "invalid settings: " + "; ".join(problems)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Mapping, Sequence
 from datetime import date
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 
 from tagsys.demo.generator import TABLES, generate_lake
 from tagsys.demo.seed_tags import SEED_CATEGORIES, SEED_TAGS
-from tagsys.errors import LakeError
+from tagsys.errors import LakeError, UsageError
 from tagsys.lake.filesystem import is_s3
 from tagsys.store import repository
 from tagsys.store.db import create_store_engine
@@ -28,9 +29,43 @@ class TagData(Protocol):
     rules: Sequence[Mapping[str, Any]]
 
 
-def load_seed_tags(db_url: str) -> int:
-    """Insert or update the seed's categories, 8 tags and their rules (idempotent)."""
+def load_seed_tags(db_url: str, *, replace_edited: bool = True) -> int:
+    """Insert or update the seed's categories, 8 tags and their rules (idempotent).
+
+    With `replace_edited=False`, tags whose stored name, category or rules differ from the
+    seed's are refused (listed) before anything is written."""
+    if not replace_edited:
+        edited = edited_tags(db_url, SEED_TAGS)
+        if edited:
+            raise UsageError(
+                "init-db would overwrite tags that differ from the demo's: "
+                + "; ".join(edited)
+                + ". Nothing was changed; add --yes to replace them with the demo's content"
+            )
     return load_tags(db_url, SEED_TAGS)
+
+
+def edited_tags(db_url: str, tags: Sequence[TagData]) -> list[str]:
+    """`tag N: what differs` for each of `tags` whose stored definition or rules differ."""
+    ensure_schema(db_url)
+    engine = create_store_engine(db_url)
+    try:
+        stored = {d.tag_id: d for d in repository.load_all_definitions(bind=engine)}
+    finally:
+        engine.dispose()
+    found = []
+    for tag in tags:
+        have = stored.get(tag.tag_id)
+        if have is None:
+            continue
+        if (have.tag_name, have.tag_category) != (tag.tag_name, tag.tag_category):
+            found.append(
+                f"tag {tag.tag_id} is '{have.tag_name}' ({have.tag_category}), "
+                f"the demo's is '{tag.tag_name}' ({tag.tag_category})"
+            )
+        elif [json.loads(text) for _, text in have.rules] != list(tag.rules):
+            found.append(f"tag {tag.tag_id} ({have.tag_name}) has other rules")
+    return found
 
 
 def load_tags(db_url: str, tags: Sequence[TagData]) -> int:
@@ -66,7 +101,10 @@ def write_demo_lake(lake_root: str, users: int, as_of: date, seed: int = 42) -> 
 
 
 def clean(db_url: str, lake_root: str) -> str:
-    """Remove demo tags, user tags, runs and the demo tables; the schema stays."""
+    """Remove demo tags, user tags, runs and the demo tables; the schema stays.
+
+    Everything that could fail is checked first: either all of it goes, or nothing."""
+    _check_local_lake(lake_root)
     ensure_schema(db_url)
     engine = create_store_engine(db_url)
     try:
@@ -79,9 +117,16 @@ def clean(db_url: str, lake_root: str) -> str:
     return f"cleaned the store's tags and user tags; removed lake tables: {', '.join(removed) or 'none'}"
 
 
-def _remove_demo_tables(lake_root: str) -> list[str]:
+def _check_local_lake(lake_root: str) -> None:
     if is_s3(lake_root):
-        raise LakeError(f"the demo data is only written to a local lake folder, not {lake_root}")
+        raise LakeError(
+            f"the demo data is only written to and removed from a local lake folder, not "
+            f"{lake_root}; nothing was changed"
+        )
+
+
+def _remove_demo_tables(lake_root: str) -> list[str]:
+    _check_local_lake(lake_root)
     removed = []
     for table in TABLES:
         folder = Path(lake_root) / table

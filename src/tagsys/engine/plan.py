@@ -147,8 +147,11 @@ def _plan_tag(
     from tagsys.rules.compiler import TagFailure, compile_tag
 
     task_class = registry.get(definition.tag_id, definition.tag_name)
-    task = task_class(definition, schema)
-    fault = _check_task_fields(task, schema)
+    try:
+        task = task_class(definition, schema)
+        fault = _check_task_fields(task, schema)
+    except Exception as exc:  # the task's own code failed: that tag only, fail closed
+        fault = f"task {task_class.__name__} failed: {type(exc).__name__}: {exc}"
     if fault:
         plan.faults.append(TagFault(definition.tag_id, definition.tag_name, fault))
         return
@@ -164,13 +167,14 @@ def _plan_tag(
             column=compiled.column,
             columns=compiled.columns,
             uses_relative_dates=compiled.uses_relative_dates,
-            task_columns=frozenset(
-                schema.resolve(name)
-                for name in task.get_required_fields()
-                if name != schema.user_id_column
-            ),
+            task_columns=_task_columns(task, schema),
         )
     )
+
+
+def _task_columns(task: BaseTagTask, schema: LakeSchema) -> frozenset[LakeColumn]:
+    names = task.get_required_fields()
+    return frozenset(schema.resolve(n) for n in names if n != schema.user_id_column)
 
 
 def _check_task_fields(task: BaseTagTask, schema: LakeSchema) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -37,11 +37,13 @@ class RunContext:
     write_batch_size: int = 2000
     write_partitions: int | None = None
     change_columns: dict[str, str] = field(default_factory=dict)
+    on_phase: Callable[[str], None] | None = None
+    """Called as each phase starts (the run's record notes it)."""
 
 
-def execute(request: RunRequest, ctx: RunContext) -> RunSummary:
-    """Run `request` and return its summary (recorded in the store by the caller)."""
-    summary = RunSummary(
+def new_summary(request: RunRequest) -> RunSummary:
+    """The summary of a run that starts now, with a new run id."""
+    return RunSummary(
         run_id=uuid.uuid4().hex,
         mode=request.mode,
         as_of=request.as_of,
@@ -50,7 +52,12 @@ def execute(request: RunRequest, ctx: RunContext) -> RunSummary:
         dry_run=request.dry_run,
         started_at=datetime.now(UTC),
     )
-    timer = PhaseTimer(summary.phases)
+
+
+def execute(request: RunRequest, ctx: RunContext, summary: RunSummary | None = None) -> RunSummary:
+    """Run `request` and return its summary (recorded in the store by the caller)."""
+    summary = summary or new_summary(request)
+    timer = PhaseTimer(summary.phases, on_start=ctx.on_phase)
     with timer("plan"):
         plan = plan_run(request, load_definitions(ctx.db_url), ctx.catalog.schema(), ctx.registry)
     cached: list[DataFrame] = []
@@ -62,7 +69,8 @@ def execute(request: RunRequest, ctx: RunContext) -> RunSummary:
             _check_duplicates(frame, stats)
             per_tag = frames.per_tag_counts(frame)
         with timer("write"), product_errors():
-            counts = _write(frame, plan, ctx, stats)
+            summary.written_at = None if request.dry_run else datetime.now(UTC)
+            counts = _write(frame, plan, ctx, stats, summary.written_at)
     finally:
         for persisted in cached:
             persisted.unpersist()
@@ -177,9 +185,13 @@ def _check_duplicates(frame: DataFrame, stats: dict[str, int]) -> None:
 
 
 def _write(
-    frame: DataFrame, plan: RunPlan, ctx: RunContext, stats: dict[str, int]
+    frame: DataFrame,
+    plan: RunPlan,
+    ctx: RunContext,
+    stats: dict[str, int],
+    written_at: datetime | None,
 ) -> tuple[int, int, int]:
-    if plan.request.dry_run:
+    if written_at is None:
         updated = stats["to_update"]
         return stats["to_insert"], updated, stats["existing_rows"] - updated
     from pyspark.sql import functions as F
@@ -191,7 +203,7 @@ def _write(
         scope=plan.scope,
         definitions=plan.definitions,
         batch_size=ctx.write_batch_size,
-        written_at=datetime.now(UTC),
+        written_at=written_at,
     )
     candidates = frames.with_new_rows(frame.where(F.col(frames.CANDIDATE)), plan.definitions)
     writers = max_concurrent_writers(ctx.db_url) or ctx.write_partitions

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -40,6 +40,12 @@ class RunSummary:
     tags: list[TagOutcome] = field(default_factory=list)
     phases: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    error: str | None = None
+    """Why the run stopped before its end (the failed tags are in `tags`)."""
+    final_status: str | None = None
+    """Set when the run stopped early: failed or cancelled."""
+    written_at: datetime | None = None
+    """The write time stamped on every row the run inserted or changed."""
 
     @property
     def failed_tags(self) -> list[TagOutcome]:
@@ -47,10 +53,12 @@ class RunSummary:
 
     @property
     def succeeded(self) -> bool:
-        return not self.failed_tags
+        return not self.failed_tags and self.final_status is None
 
     @property
     def status(self) -> str:
+        if self.final_status is not None:
+            return self.final_status
         return "completed" if self.succeeded else "failed"
 
     def to_dict(self) -> dict[str, Any]:
@@ -58,6 +66,7 @@ class RunSummary:
         data["as_of"] = self.as_of.isoformat()
         data["started_at"] = self.started_at.isoformat()
         data["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
+        data["written_at"] = self.written_at.isoformat() if self.written_at else None
         data["status"] = self.status
         return data
 
@@ -79,6 +88,8 @@ class RunSummary:
             )
         for tag in self.failed_tags:
             lines.append(f"  FAILED tag {tag.tag_id} ({tag.tag_name}): {tag.message}")
+        if self.error:
+            lines.append(f"  STOPPED: {self.error}")
         lines.extend(f"  note: {note}" for note in self.notes)
         timing = "  ".join(f"{k} {v:.1f}s" for k, v in self.phases.items())
         lines.append(f"  time: {timing}")
@@ -88,12 +99,20 @@ class RunSummary:
 class PhaseTimer:
     """Times named phases; on a terminal, says when a long phase starts and ends."""
 
-    def __init__(self, phases: dict[str, float], stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        phases: dict[str, float],
+        stream: TextIO | None = None,
+        on_start: Callable[[str], None] | None = None,
+    ) -> None:
         self.phases = phases
         self.stream = stream if stream is not None else sys.stderr
+        self.on_start = on_start
 
     @contextmanager
     def __call__(self, name: str) -> Iterator[None]:
+        if self.on_start is not None:
+            self.on_start(name)
         start = time.perf_counter()
         show = self.stream.isatty()
         if show:

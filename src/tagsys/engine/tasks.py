@@ -30,21 +30,31 @@ def own_job_matches(plan: RunPlan, base: DataFrame) -> DataFrame | None:
 
     matches = []
     for tag in list(plan.own_job_tags):
-        columns = tag.columns | tag.task_columns
-        natural = _natural_names(columns)
-        prepared = tag.task.preprocess_data(_task_input(base, columns, natural))
-        if not tag.task.validate_data(prepared):
+        try:
+            matched = _own_job(tag, base)
+        except Exception as exc:  # the task's own code failed: that tag only, fail closed
+            _fail(plan, tag, f"{type(tag.task).__name__} failed: {type(exc).__name__}: {exc}")
+            continue
+        if matched is None:
             _fail(plan, tag, f"{type(tag.task).__name__}.validate_data rejected its input")
             continue
-        rule_input = prepared.select(
-            USER, *[_rule_value(c, prepared, natural) for c in tag.columns]
-        )
-        matched = tag.task.post_process_result(rule_input.where(tag.column).select(USER))
-        matches.append(matched.select(USER).withColumn("tag", F.lit(tag.tag_id)))
+        matches.append(matched.withColumn("tag", F.lit(tag.tag_id)))
     if not matches:
         return None
     union = reduce(lambda a, b: a.unionByName(b), matches)
     return union.groupBy(USER).agg(F.array_sort(F.collect_set("tag")).alias(EXTRA))
+
+
+def _own_job(tag: TagPlan, base: DataFrame) -> DataFrame | None:
+    """The users the task matches (None when its validate_data rejects its input)."""
+    columns = tag.columns | tag.task_columns
+    natural = _natural_names(columns)
+    prepared = tag.task.preprocess_data(_task_input(base, columns, natural))
+    if not tag.task.validate_data(prepared):
+        return None
+    rule_input = prepared.select(USER, *[_rule_value(c, prepared, natural) for c in tag.columns])
+    matched = tag.task.post_process_result(rule_input.where(tag.column).select(USER))
+    return matched.select(USER)
 
 
 def _natural_names(columns: frozenset[LakeColumn]) -> dict[str, str]:

@@ -66,7 +66,8 @@ class StoreAdapter:
     def prepare_url(self, url: sa.URL) -> sa.URL:
         return url
 
-    def engine_kwargs(self) -> dict[str, Any]:
+    def engine_kwargs(self, bulk_load: bool = False) -> dict[str, Any]:
+        """Engine settings; `bulk_load` only for the connection that loads local files."""
         return {}
 
     def install_hooks(self, engine: sa.Engine) -> None:
@@ -145,7 +146,7 @@ class SQLiteAdapter(StoreAdapter):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         return url
 
-    def engine_kwargs(self) -> dict[str, Any]:
+    def engine_kwargs(self, bulk_load: bool = False) -> dict[str, Any]:
         return {"connect_args": {"timeout": self.BUSY_TIMEOUT_SECONDS}}
 
     def install_hooks(self, engine: sa.Engine) -> None:
@@ -236,7 +237,7 @@ class MySQLAdapter(StoreAdapter):
             url = url.update_query_dict({"charset": "utf8mb4"})
         return url
 
-    def engine_kwargs(self) -> dict[str, Any]:
+    def engine_kwargs(self, bulk_load: bool = False) -> dict[str, Any]:
         return {
             "pool_pre_ping": True,
             "pool_recycle": 1800,
@@ -246,7 +247,8 @@ class MySQLAdapter(StoreAdapter):
             "connect_args": {
                 "connect_timeout": 10,
                 "init_command": "SET time_zone = '+00:00'",
-                "local_infile": True,  # only our own bulk insert of new rows uses it
+                # Reading client files is a privilege: only the writer's bulk-load engine has it.
+                "local_infile": bulk_load,
             },
         }
 

@@ -32,13 +32,15 @@ def describe(url: sa.URL) -> str:
     return f"{url.get_backend_name()} store database {url.database!r} on {host} as {url.username!r}"
 
 
-def create_store_engine(db_url: str | sa.URL) -> sa.Engine:
-    """An engine with the dialect's settings (utf8mb4, UTC sessions, SQLite WAL, ...)."""
+def create_store_engine(db_url: str | sa.URL, *, bulk_load: bool = False) -> sa.Engine:
+    """An engine with the dialect's settings (utf8mb4, UTC sessions, SQLite WAL, ...).
+
+    `bulk_load` enables LOAD DATA LOCAL (client files): only the writer's bulk inserts ask."""
     url = parse_url(db_url)
     adapter = adapter_for(url)
     url = adapter.prepare_url(url)
     try:
-        engine = sa.create_engine(url, json_serializer=_json_text, **adapter.engine_kwargs())
+        engine = sa.create_engine(url, json_serializer=_json_text, **adapter.engine_kwargs(bulk_load))
     except ImportError as exc:
         raise StoreError(f"{describe(url)}: the database driver is missing ({exc})") from exc
     adapter.install_hooks(engine)

@@ -1,4 +1,4 @@
-"""Keyword-only reads and writes of definitions, rules, jobs and runs.
+"""Keyword-only reads and writes of definitions, rules and jobs (runs: `tagsys.store.runs`).
 
 `bind` is an Engine (each call is its own transaction) or a Connection (the caller's transaction).
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,13 +16,22 @@ import sqlalchemy as sa
 from tagsys.engine.merge import TagInfo, canonical_json, parse_details, parse_ids
 from tagsys.errors import StoreError
 from tagsys.store.db import Bind, transaction
+from tagsys.store.runs import (  # noqa: F401  (re-exported beside the other records)
+    RunRecord,
+    beat,
+    finish_run,
+    get_latest_run,
+    get_run,
+    insert_run,
+    list_runs,
+    start_run,
+)
 from tagsys.store.schema import (
     JOB_STATUSES,
     tag_category,
     tag_definition,
     tag_jobs,
     tag_rules,
-    tag_runs,
     user_tags,
 )
 
@@ -340,38 +349,3 @@ def _get_job(conn: sa.Connection, job_id: str) -> JobRecord | None:
 
 def _job(row: sa.Row[Any]) -> JobRecord:
     return JobRecord(**row._asdict())
-
-
-# --- runs ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    run_id: str
-    mode: str
-    as_of: date
-    started_at: datetime
-    finished_at: datetime | None
-    status: str
-    summary: dict[str, Any] | None
-
-
-def insert_run(*, bind: Bind, run: RunRecord) -> None:
-    with transaction(bind) as conn:
-        conn.execute(sa.insert(tag_runs).values(**run.__dict__))
-
-
-def get_run(*, bind: Bind, run_id: str) -> RunRecord | None:
-    query = sa.select(tag_runs).where(tag_runs.c.run_id == run_id)
-    with transaction(bind) as conn:
-        row = conn.execute(query).first()
-    return None if row is None else RunRecord(**row._asdict())
-
-
-def get_latest_run(*, bind: Bind, mode: str | None = None) -> RunRecord | None:
-    query = sa.select(tag_runs).order_by(tag_runs.c.started_at.desc()).limit(1)
-    if mode is not None:
-        query = query.where(tag_runs.c.mode == mode)
-    with transaction(bind) as conn:
-        row = conn.execute(query).first()
-    return None if row is None else RunRecord(**row._asdict())

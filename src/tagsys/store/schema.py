@@ -19,6 +19,8 @@ NAMING_CONVENTION = {
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 JOB_STATUSES = ("submitted", "running", "completed", "failed", "cancelled")
+RUN_STATUSES = ("running", "completed", "failed", "cancelled")
+"""What a run's row can say; a `running` row whose heartbeat stopped reads as `abandoned`."""
 
 tag_category = sa.Table(
     "tag_category",
@@ -98,6 +100,14 @@ tag_runs = sa.Table(
     sa.Column("finished_at", UtcDateTime),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("summary", sa.JSON(none_as_null=True)),
+    sa.Column("host", sa.String(255)),
+    sa.Column("pid", sa.Integer),
+    sa.Column("heartbeat_at", UtcDateTime),
+    sa.Column("heartbeat_seconds", sa.Float),
+    sa.Column("phase", sa.String(16)),
+    sa.Column("error", sa.Text),
+    sa.Column("rows_written", sa.BigInteger),
     sa.Index("ix_tag_runs_started_at", "started_at"),
+    sa.Index("ix_tag_runs_status", "status"),
     **MYSQL_TABLE_OPTIONS,
 )

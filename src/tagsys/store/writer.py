@@ -178,6 +178,14 @@ class RowWriter:
         self.request = request
         self.engine = _engine(request.db_url)
         self.adapter = adapter or engine_adapter(self.engine)
+        self._bulk_engine: sa.Engine | None = None
+
+    @property
+    def bulk_engine(self) -> sa.Engine:
+        """The one engine whose connections may load local files."""
+        if self._bulk_engine is None:
+            self._bulk_engine = _engine(self.request.db_url, bulk_load=True)
+        return self._bulk_engine
 
     def write(self, rows: Iterable[tuple[str, Sequence[int]]]) -> WriteCounts:
         total = WriteCounts()
@@ -192,7 +200,7 @@ class RowWriter:
         for start in range(0, rows.num_rows, chunk):
             part = rows.slice(start, chunk)
             inserted = _with_retries(
-                self.engine,
+                self.bulk_engine,
                 self.adapter,
                 self.request.max_attempts,
                 lambda conn, part=part: self._insert_chunk(conn, part),
@@ -368,16 +376,16 @@ def read_existing_partition(
 
 # --- connections and retries ----------------------------------------------------------------
 
-_engines: dict[tuple[str, int], sa.Engine] = {}
+_engines: dict[tuple[str, int, bool], sa.Engine] = {}
 _engines_lock = threading.Lock()
 
 
-def _engine(db_url: str) -> sa.Engine:
+def _engine(db_url: str, bulk_load: bool = False) -> sa.Engine:
     """One engine per URL and process (a forked executor must not share its parent's sockets)."""
-    key = (db_url, os.getpid())
+    key = (db_url, os.getpid(), bulk_load)
     with _engines_lock:
         if key not in _engines:
-            _engines[key] = create_store_engine(db_url)
+            _engines[key] = create_store_engine(db_url, bulk_load=bulk_load)
         return _engines[key]
 
 

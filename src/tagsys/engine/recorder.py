@@ -1,0 +1,143 @@
+"""A run's `tag_runs` row while it works: written at the start, a heartbeat thread keeps it
+alive, each phase is noted, and the end (completed, failed, cancelled) is written once.
+
+A process that dies leaves a `running` row whose heartbeat stops: readers show it as
+`abandoned` (see `tagsys.store.runs.RunRecord.effective_status`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from tagsys.errors import RunCancelled, StoreError, TagSysError
+from tagsys.store import runs
+from tagsys.store.db import create_store_engine, transaction
+from tagsys.store.schema import user_tags
+
+if TYPE_CHECKING:
+    from tagsys.engine.summary import RunSummary
+
+log = logging.getLogger(__name__)
+
+FINISH_RETRY_SECONDS = 30.0
+"""How long the final status is retried while the store is unreachable (e.g. restarting)."""
+
+
+class RunRecorder:
+    """Records one run. `start`, then `phase` as it goes, then exactly one of `finish`/`fail`."""
+
+    def __init__(self, db_url: str, heartbeat_seconds: float) -> None:
+        self.engine = create_store_engine(db_url)
+        self.heartbeat_seconds = heartbeat_seconds
+        self.run_id: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, summary: RunSummary) -> None:
+        runs.start_run(
+            bind=self.engine,
+            run_id=summary.run_id,
+            mode=summary.mode,
+            as_of=summary.as_of,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            heartbeat_seconds=self.heartbeat_seconds,
+            summary=summary.to_dict(),
+        )
+        self.run_id = summary.run_id
+        self._thread = threading.Thread(
+            target=self._beat, name=f"tagsys-heartbeat-{summary.run_id[:8]}", daemon=True
+        )
+        self._thread.start()
+
+    def phase(self, name: str) -> None:
+        if self.run_id is None:
+            return
+        try:
+            runs.beat(bind=self.engine, run_id=self.run_id, phase=name)
+        except TagSysError as exc:  # the heartbeat thread keeps trying; the run goes on
+            log.warning("could not record phase %s of run %s: %s", name, self.run_id, exc)
+
+    def finish(self, summary: RunSummary) -> None:
+        written = None if summary.dry_run else summary.rows_inserted + summary.rows_updated
+        self._close(summary.status, summary, error=None, rows_written=written)
+
+    def fail(self, summary: RunSummary, exc: BaseException) -> None:
+        """Record a run that stopped on `exc`: cancelled, or failed with the error."""
+        status = "cancelled" if isinstance(exc, RunCancelled | KeyboardInterrupt) else "failed"
+        message = str(exc) or type(exc).__name__
+        if not isinstance(exc, TagSysError | KeyboardInterrupt):
+            message = f"{type(exc).__name__}: {message}"
+        summary.error = message
+        summary.final_status = status
+        self._close(status, summary, error=message, rows_written=self._rows_written(summary))
+
+    def _close(
+        self, status: str, summary: RunSummary, *, error: str | None, rows_written: int | None
+    ) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        try:
+            if self.run_id is not None:
+                _retry(
+                    lambda: runs.finish_run(
+                        bind=self.engine,
+                        run_id=summary.run_id,
+                        status=status,
+                        summary=summary.to_dict(),
+                        error=error,
+                        rows_written=rows_written,
+                    )
+                )
+        finally:
+            self.engine.dispose()
+
+    def _rows_written(self, summary: RunSummary) -> int | None:
+        """Rows the run committed before it stopped: they carry its write time."""
+        if summary.dry_run or summary.written_at is None:
+            return 0
+        return _count_stamped(self.engine, summary.written_at)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.heartbeat_seconds):
+            try:
+                assert self.run_id is not None
+                if not runs.beat(bind=self.engine, run_id=self.run_id):
+                    return
+            except Exception as exc:  # a missed beat is not the run's failure
+                log.warning("heartbeat of run %s failed: %s", self.run_id, exc)
+
+
+def _count_stamped(engine: sa.Engine, stamp: datetime) -> int | None:
+    query = sa.select(sa.func.count()).where(user_tags.c.updated_time == stamp)
+    try:
+        with transaction(engine) as conn:
+            return int(conn.execute(query).scalar() or 0)
+    except StoreError as exc:
+        log.warning("could not count the rows written before the failure: %s", exc)
+        return None
+
+
+def _retry(fn: Any, seconds: float = FINISH_RETRY_SECONDS) -> None:
+    deadline = time.monotonic() + seconds
+    delay = 0.2
+    while True:
+        try:
+            fn()
+            return
+        except StoreError as exc:
+            if time.monotonic() + delay > deadline:
+                log.error("could not record the end of the run: %s", exc)
+                raise
+            log.warning("recording the end of the run failed (%s); retrying", exc)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)

@@ -1,0 +1,171 @@
+"""The `tag_runs` table: a run's row is written when it starts, beaten while it works and
+finished once. A `running` row whose heartbeat stopped is read as `abandoned`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from tagsys.errors import StoreError
+from tagsys.store.db import Bind, transaction
+from tagsys.store.schema import RUN_STATUSES, tag_runs
+
+FINAL_RUN_STATUSES = frozenset({"completed", "failed", "cancelled"})
+MISSED_BEATS = 3
+"""A running row is abandoned after this many heartbeat intervals without a beat."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    mode: str
+    as_of: date
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    summary: dict[str, Any] | None
+    host: str | None = None
+    pid: int | None = None
+    heartbeat_at: datetime | None = None
+    heartbeat_seconds: float | None = None
+    phase: str | None = None
+    error: str | None = None
+    rows_written: int | None = None
+
+    def effective_status(self, now: datetime | None = None) -> str:
+        """`status`, except `abandoned` for a running row whose heartbeat stopped."""
+        if self.status != "running" or not self.heartbeat_seconds:
+            return self.status
+        last = self.heartbeat_at or self.started_at
+        silence = (now or _now()) - last
+        if silence > timedelta(seconds=MISSED_BEATS * self.heartbeat_seconds):
+            return "abandoned"
+        return self.status
+
+
+def _record(row: sa.Row[Any]) -> RunRecord:
+    names = {f.name for f in fields(RunRecord)}
+    return RunRecord(**{k: v for k, v in row._asdict().items() if k in names})
+
+
+def insert_run(*, bind: Bind, run: RunRecord) -> None:
+    with transaction(bind) as conn:
+        conn.execute(sa.insert(tag_runs).values(**run.__dict__))
+
+
+def start_run(
+    *,
+    bind: Bind,
+    run_id: str,
+    mode: str,
+    as_of: date,
+    host: str,
+    pid: int,
+    heartbeat_seconds: float,
+    summary: dict[str, Any] | None = None,
+) -> RunRecord:
+    """The row of a run that starts now: `running`, with who runs it and its first beat."""
+    now = _now()
+    run = RunRecord(
+        run_id=run_id,
+        mode=mode,
+        as_of=as_of,
+        started_at=now,
+        finished_at=None,
+        status="running",
+        summary=summary,
+        host=host,
+        pid=pid,
+        heartbeat_at=now,
+        heartbeat_seconds=heartbeat_seconds,
+        phase="start",
+    )
+    insert_run(bind=bind, run=run)
+    return run
+
+
+def beat(*, bind: Bind, run_id: str, phase: str | None = None) -> bool:
+    """Record that the run is alive (and its phase); False when it is no longer running."""
+    values: dict[str, Any] = {"heartbeat_at": _now()}
+    if phase is not None:
+        values["phase"] = phase
+    stmt = (
+        sa.update(tag_runs)
+        .where(tag_runs.c.run_id == run_id, tag_runs.c.status == "running")
+        .values(**values)
+    )
+    with transaction(bind) as conn:
+        return bool(conn.execute(stmt).rowcount)
+
+
+def finish_run(
+    *,
+    bind: Bind,
+    run_id: str,
+    status: str,
+    summary: dict[str, Any] | None = None,
+    error: str | None = None,
+    rows_written: int | None = None,
+) -> None:
+    """Move a running run to its final status, once."""
+    if status not in FINAL_RUN_STATUSES:
+        raise StoreError(
+            f"run status {status!r} is not final: use one of {sorted(FINAL_RUN_STATUSES)}"
+        )
+    now = _now()
+    stmt = (
+        sa.update(tag_runs)
+        .where(tag_runs.c.run_id == run_id, tag_runs.c.status == "running")
+        .values(
+            status=status,
+            finished_at=now,
+            heartbeat_at=now,
+            summary=summary,
+            error=error,
+            rows_written=rows_written,
+        )
+    )
+    with transaction(bind) as conn:
+        conn.execute(stmt)
+
+
+def get_run(*, bind: Bind, run_id: str) -> RunRecord | None:
+    query = sa.select(tag_runs).where(tag_runs.c.run_id == run_id)
+    with transaction(bind) as conn:
+        row = conn.execute(query).first()
+    return None if row is None else _record(row)
+
+
+def list_runs(*, bind: Bind, limit: int = 100, mode: str | None = None) -> list[RunRecord]:
+    """Runs, most recently started first."""
+    query = sa.select(tag_runs).order_by(tag_runs.c.started_at.desc()).limit(limit)
+    if mode is not None:
+        query = query.where(tag_runs.c.mode == mode)
+    with transaction(bind) as conn:
+        return [_record(row) for row in conn.execute(query)]
+
+
+def get_latest_run(*, bind: Bind, mode: str | None = None) -> RunRecord | None:
+    runs = list_runs(bind=bind, limit=1, mode=mode)
+    return runs[0] if runs else None
+
+
+__all__ = [
+    "FINAL_RUN_STATUSES",
+    "RUN_STATUSES",
+    "RunRecord",
+    "beat",
+    "finish_run",
+    "get_latest_run",
+    "get_run",
+    "insert_run",
+    "list_runs",
+    "start_run",
+]

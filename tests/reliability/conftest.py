@@ -1,0 +1,5 @@
+"""The engine's fixtures (a Spark-backed API over a small lake) for the reliability tests."""
+
+from tests.engine.conftest import db_url, make_api, shop_lake
+
+__all__ = ["db_url", "make_api", "shop_lake"]
