@@ -148,3 +148,17 @@ def test_a_user_id_too_long_for_the_column_fails_instead_of_being_cut(mariadb_ur
     with pytest.raises(StoreError, match="rolled back: 1265: Data truncated for column 'user_id'"):
         write_new_rows(request_for(mariadb_url, TagScope(all_tags=True)), rows)
     assert stored(mariadb_url) == {}
+
+
+@pytest.mark.mariadb
+def test_a_truncation_behind_many_duplicate_key_warnings_still_fails(mariadb_url: str) -> None:
+    """The server lists at most max_error_count (64) warnings: a truncation after 100
+    duplicate-key warnings is only visible in the warning count."""
+    upgrade(mariadb_url)
+    existing = [(f"a{i:03d}", [1]) for i in range(100)]
+    write_new_rows(request_for(mariadb_url, TagScope(all_tags=True)), existing)
+    rows = [*[(u, [2]) for u, _ in existing], ("z" * 150, [1])]
+
+    with pytest.raises(StoreError, match="101 warnings for 100 rows skipped as existing"):
+        write_new_rows(request_for(mariadb_url, TagScope(all_tags=True)), rows)
+    assert stored(mariadb_url) == {u: ids for u, ids in existing}

@@ -315,21 +315,25 @@ class MySQLAdapter(StoreAdapter):
                 cursor.connection.rollback()
                 return super().insert_new_rows(cursor, rows, stamp)
             inserted = int(cursor.rowcount)
-            self._refuse_lossy_load(cursor)
+            self._refuse_lossy_load(cursor, rows.num_rows - inserted)
         return inserted
 
-    def _refuse_lossy_load(self, cursor: Any) -> None:
-        """IGNORE skips rows of users that have one (warning 1062), but it would also store a
-        truncated or converted value with a mere warning: any other warning fails the load."""
+    def _refuse_lossy_load(self, cursor: Any, skipped: int) -> None:
+        """IGNORE skips rows of users that have one (one warning 1062 each), but it would also
+        store a truncated or converted value with a mere warning. The server lists at most
+        max_error_count warnings, so the count decides: any warning beyond one per skipped row
+        fails the load."""
+        warnings = int(cursor.warning_count)
+        if warnings == skipped:
+            return
         cursor.execute("SHOW WARNINGS")
         problems = [f"{code}: {text}" for _, code, text in cursor.fetchall() if code != 1062]
-        if problems:
-            raise StoreError(
-                "a bulk insert of new user_tags rows was rolled back: "
-                + "; ".join(problems[:5])
-                + " (a user id longer than the user_id column, or text the table's charset "
-                "cannot hold?)"
-            )
+        listed = "; ".join(problems[:5]) or "the first ones the server lists are duplicate keys"
+        raise StoreError(
+            f"a bulk insert of new user_tags rows was rolled back: {listed} ({warnings} "
+            f"warnings for {skipped} rows skipped as existing; a user id longer than the "
+            "user_id column, or text the table's charset cannot hold?)"
+        )
 
     def retry_kind(self, exc: BaseException) -> Retry | None:
         import pymysql

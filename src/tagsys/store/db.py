@@ -40,7 +40,9 @@ def create_store_engine(db_url: str | sa.URL, *, bulk_load: bool = False) -> sa.
     adapter = adapter_for(url)
     url = adapter.prepare_url(url)
     try:
-        engine = sa.create_engine(url, json_serializer=_json_text, **adapter.engine_kwargs(bulk_load))
+        engine = sa.create_engine(
+            url, json_serializer=_json_text, **adapter.engine_kwargs(bulk_load)
+        )
     except ImportError as exc:
         raise StoreError(f"{describe(url)}: the database driver is missing ({exc})") from exc
     adapter.install_hooks(engine)
