@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from itertools import pairwise
 
 import pytest
 import sqlalchemy as sa
@@ -70,3 +71,44 @@ def test_mysql_reads_a_range_in_smaller_texts_when_one_would_be_too_long(
     monkeypatch.setattr(MySQLAdapter, "PACKED_READ_MAX_BYTES", 40)  # not even one row
     with pytest.raises(StoreError, match="too large to read"):
         _read_all(mariadb_url)
+
+
+def _sparse_ids(url: str, rows: int, gap: int) -> list[int]:
+    """Rows whose ids are `gap` apart, as after many runs' upserts burned ids on InnoDB."""
+    engine = create_store_engine(url)
+    ids = [1 + n * gap for n in range(rows)]
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("INSERT INTO user_tags (id, user_id, tag_ids) VALUES (:i, :u, '[1]')"),
+                [{"i": i, "u": f"u{i}"} for i in ids],
+            )
+    finally:
+        engine.dispose()
+    return ids
+
+
+def test_read_ranges_are_sized_by_rows_not_by_the_id_span(
+    migrated_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tagsys.engine import io
+
+    monkeypatch.setattr(io, "_ROWS_PER_READ", 250)
+    monkeypatch.setattr(io, "_MIN_ROWS_PER_READ", 100)
+    ids = _sparse_ids(migrated_url, 1000, gap=1000)
+
+    ranges = io.read_ranges(migrated_url, None, partitions=2)
+
+    per_range = [sum(lo <= i <= hi for i in ids) for lo, hi in ranges]
+    assert per_range == [250, 250, 250, 250]
+    assert ranges[0][0] == ids[0] and ranges[-1][1] == ids[-1]
+    assert all(a[1] + 1 == b[0] for a, b in pairwise(ranges))
+    assert io.read_ranges(migrated_url, ["u1"], partitions=2) == [(ids[0], ids[-1])]
+
+
+def test_dense_ids_are_split_without_a_row_number_query(migrated_url: str) -> None:
+    from tagsys.engine import io
+
+    _insert(migrated_url, _rows(300))
+
+    assert io.read_ranges(migrated_url, None, partitions=2) == [(1, 309)]

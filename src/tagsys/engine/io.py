@@ -41,12 +41,9 @@ def existing_frame(
     partitions: int,
 ) -> DataFrame:
     """`user_tags` as (user_id, tag_ids JSON, tag_details JSON), read by the executors."""
-    from tagsys.store.writer import id_bounds
-
-    bounds = id_bounds(db_url)
-    if bounds is None:
+    ranges = read_ranges(db_url, user_ids, partitions)
+    if not ranges:
         return spark.createDataFrame([], EXISTING_SCHEMA)
-    ranges = [bounds] if user_ids is not None else _split(bounds, partitions)
     seeds = spark.createDataFrame([(lo, hi) for lo, hi in ranges], "lo long, hi long").repartition(
         len(ranges)
     )
@@ -62,6 +59,25 @@ def existing_frame(
                 yield read_existing_partition(db_url, lo, hi, users)
 
     return seeds.mapInArrow(read, EXISTING_SCHEMA)
+
+
+def read_ranges(
+    db_url: str, user_ids: Sequence[str] | None, partitions: int
+) -> list[tuple[int, int]]:
+    """The id ranges the executors read, sized by row counts: one per core when there are
+    enough rows to share, and at most _ROWS_PER_READ rows each at any table size."""
+    from tagsys.store.writer import id_ranges_by_rows, id_stats
+
+    stats = id_stats(db_url)
+    if stats is None:
+        return []
+    rows, low, high = stats
+    if user_ids is not None:
+        return [(low, high)]
+    if high - low + 1 <= 2 * rows:  # dense ids: split the span, no query needed
+        return _split((low, high), partitions)
+    count = max(1, min(partitions, rows // _MIN_ROWS_PER_READ + 1), -(-rows // _ROWS_PER_READ))
+    return id_ranges_by_rows(db_url, -(-rows // count))
 
 
 def _split(bounds: tuple[int, int], partitions: int) -> list[tuple[int, int]]:

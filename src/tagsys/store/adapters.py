@@ -59,7 +59,13 @@ class StoreAdapter:
     """Existing rows by id range: user_id, tag_ids and tag_details (or its MD5, see below)."""
     DIGESTS_IN_SQL: ClassVar[bool] = False
     """True when READ_RANGE_SQL returns MD5(tag_details) itself, else the reader hashes."""
-    ID_BOUNDS_SQL: ClassVar[str] = "SELECT MIN(id), MAX(id) FROM user_tags"
+    ID_STATS_SQL: ClassVar[str] = "SELECT COUNT(*), MIN(id), MAX(id) FROM user_tags"
+    ID_EVERY_NTH_SQL: ClassVar[str] = (
+        "SELECT id FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn FROM user_tags) AS t"
+        " WHERE (rn - 1) % {step} = 0 ORDER BY id"
+    )
+    """The first id of every run of `step` rows (window functions: MySQL 8, MariaDB 10.2,
+    SQLite 3.25)."""
     BULK_CHUNK_ROWS: ClassVar[int] = 20_000
     """New rows per insert transaction."""
 

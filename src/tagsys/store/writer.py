@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import pairwise
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -336,20 +337,48 @@ def _lock_existing(cursor: Any, adapter: StoreAdapter, user_ids: list[str]) -> E
 
 def id_bounds(db_url: str) -> tuple[int, int] | None:
     """(min id, max id) of user_tags, or None when it is empty."""
+    stats = id_stats(db_url)
+    return None if stats is None else (stats[1], stats[2])
+
+
+def id_stats(db_url: str) -> tuple[int, int, int] | None:
+    """(row count, min id, max id) of user_tags, or None when it is empty."""
     engine = _engine(db_url)
     adapter = engine_adapter(engine)
 
-    def query(conn: Any) -> tuple[int, int] | None:
+    def query(conn: Any) -> tuple[int, int, int] | None:
         cursor = conn.cursor()
         try:
-            cursor.execute(adapter.ID_BOUNDS_SQL)
-            low, high = cursor.fetchone()
+            cursor.execute(adapter.ID_STATS_SQL)
+            count, low, high = cursor.fetchone()
             conn.rollback()
         finally:
             cursor.close()
-        return None if low is None else (int(low), int(high))
+        return None if low is None else (int(count), int(low), int(high))
 
     return _with_retries(engine, adapter, 3, query)
+
+
+def id_ranges_by_rows(db_url: str, rows_per_range: int) -> list[tuple[int, int]]:
+    """Consecutive id ranges covering user_tags with `rows_per_range` rows each (the last
+    fewer), found by row number: ids are not dense (every upsert burns one on InnoDB)."""
+    engine = _engine(db_url)
+    adapter = engine_adapter(engine)
+
+    def query(conn: Any) -> list[int]:
+        cursor = conn.cursor()
+        try:
+            cursor.execute(adapter.ID_EVERY_NTH_SQL.format(step=int(rows_per_range)))
+            starts = [int(row[0]) for row in cursor.fetchall()]
+            cursor.execute(adapter.ID_STATS_SQL)
+            high = cursor.fetchone()[2]
+            conn.rollback()
+        finally:
+            cursor.close()
+        return [*starts, int(high) + 1] if starts else []
+
+    edges = _with_retries(engine, adapter, 3, query)
+    return [(lo, hi - 1) for lo, hi in pairwise(edges)]
 
 
 def read_existing_partition(
