@@ -71,6 +71,11 @@ class TagPlan:
     def one_pass(self) -> bool:
         return type(self.task).runs_in_one_pass()
 
+    @property
+    def reads(self) -> frozenset[LakeColumn]:
+        """The lake columns this tag needs in a run."""
+        return self.columns | (frozenset() if self.one_pass else self.task_columns)
+
 
 @dataclass(frozen=True)
 class TagFault:
@@ -92,9 +97,15 @@ class RunPlan:
     def columns_by_table(self) -> dict[str, set[str]]:
         needed: dict[str, set[str]] = {}
         for tag in self.tags:
-            for column in tag.columns | (frozenset() if tag.one_pass else tag.task_columns):
+            for column in tag.reads:
                 needed.setdefault(column.table, set()).add(column.name)
         return needed
+
+    def fail(self, tag: TagPlan, message: str) -> None:
+        """Take `tag` out of the run, fail-closed: its assignments stay untouched."""
+        self.tags.remove(tag)
+        self.faults.append(TagFault(tag.tag_id, tag.info.tag_name, message))
+        self.scope = self.scope.with_failed([tag.tag_id])
 
     @property
     def one_pass_tags(self) -> list[TagPlan]:

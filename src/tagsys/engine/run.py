@@ -155,21 +155,36 @@ def _user_frame(
     plan: RunPlan, ctx: RunContext, users: Sequence[str] | DataFrame | None
 ) -> DataFrame:
     """Every lake table read once (the columns of rules and own-job tasks), one row per user."""
-    from tagsys.lake.reader import read_snapshot
+    from tagsys.lake.reader import open_snapshot, select_snapshot
 
+    as_of = plan.request.as_of
+    snapshots = {t: ctx.catalog.snapshot_for(t, as_of) for t in sorted(ctx.catalog.tables)}
+    opened = {t: open_snapshot(ctx.spark, snapshot) for t, snapshot in snapshots.items()}
+    _fail_tags_without_columns(plan, {t: set(frame.columns) for t, frame in opened.items()})
     needed = plan.columns_by_table()
     inputs = [
         frames.TableInput(
-            table,
-            read_snapshot(
-                ctx.spark,
-                ctx.catalog.snapshot_for(table, plan.request.as_of),
-                sorted(needed.get(table, ())),
-            ),
+            table, select_snapshot(opened[table], snapshot, sorted(needed.get(table, ())))
         )
-        for table in sorted(ctx.catalog.tables)
+        for table, snapshot in snapshots.items()
     ]
     return frames.user_frame(ctx.spark, inputs, users)
+
+
+def _fail_tags_without_columns(plan: RunPlan, available: dict[str, set[str]]) -> None:
+    """A backfill reads an older partition, which may predate a column: only the tags that
+    need it fail."""
+    for tag in list(plan.tags):
+        lacking = sorted(
+            c.qualified for c in tag.reads if c.name not in available.get(c.table, set())
+        )
+        if lacking:
+            plan.fail(
+                tag,
+                f"the lake data this run reads (as_of {plan.request.as_of.isoformat()}) has no "
+                f"column {', '.join(lacking)}: an older partition predates it; run with a later "
+                "--as-of, or add the column to that partition",
+            )
 
 
 def _check_duplicates(frame: DataFrame, stats: dict[str, int]) -> None:

@@ -14,7 +14,7 @@ from functools import reduce
 from typing import TYPE_CHECKING
 
 from tagsys.engine.frames import IN_LAKE, USER
-from tagsys.engine.plan import RunPlan, TagFault, TagPlan
+from tagsys.engine.plan import RunPlan, TagPlan
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -33,10 +33,10 @@ def own_job_matches(plan: RunPlan, base: DataFrame) -> DataFrame | None:
         try:
             matched = _own_job(tag, base)
         except Exception as exc:  # the task's own code failed: that tag only, fail closed
-            _fail(plan, tag, f"{type(tag.task).__name__} failed: {type(exc).__name__}: {exc}")
+            plan.fail(tag, f"{type(tag.task).__name__} failed: {type(exc).__name__}: {exc}")
             continue
         if matched is None:
-            _fail(plan, tag, f"{type(tag.task).__name__}.validate_data rejected its input")
+            plan.fail(tag, f"{type(tag.task).__name__}.validate_data rejected its input")
             continue
         matches.append(matched.withColumn("tag", F.lit(tag.tag_id)))
     if not matches:
@@ -82,9 +82,3 @@ def _rule_value(column: LakeColumn, prepared: DataFrame, natural: dict[str, str]
     if name in prepared.columns:
         return F.col(name).alias(column.alias)
     return F.lit(None).cast(column.data_type).alias(column.alias)
-
-
-def _fail(plan: RunPlan, tag: TagPlan, message: str) -> None:
-    plan.tags.remove(tag)
-    plan.faults.append(TagFault(tag.tag_id, tag.info.tag_name, message))
-    plan.scope = plan.scope.with_failed([tag.tag_id])

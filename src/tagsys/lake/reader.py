@@ -32,9 +32,19 @@ def read_snapshot(
     User ids are compared as text (the store keeps them as text); a row without one belongs
     to no user and is skipped.
     """
+    return select_snapshot(open_snapshot(spark, snapshot), snapshot, columns)
+
+
+def open_snapshot(spark: SparkSession, snapshot: TableSnapshot) -> DataFrame:
+    """The snapshot as Spark sees it (its schema is that of the files it reads; nothing is
+    read yet): an older partition may lack columns that later ones have."""
+    return _raw_frame(spark, snapshot)
+
+
+def select_snapshot(frame: DataFrame, snapshot: TableSnapshot, columns: Sequence[str]) -> DataFrame:
+    """`read_snapshot` on a frame from `open_snapshot`."""
     from pyspark.sql import functions as F
 
-    frame = _raw_frame(spark, snapshot)
     wanted = [c for c in dict.fromkeys(columns) if c != snapshot.user_id_column]
     missing = [c for c in [snapshot.user_id_column, *wanted] if c not in frame.columns]
     if missing:
