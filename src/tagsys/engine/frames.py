@@ -233,12 +233,9 @@ def stats_row(frame: DataFrame) -> dict[str, int]:
     from pyspark.sql import functions as F
 
     has_row = F.col(OLD_IDS_JSON).isNotNull()
-    candidate = F.col(CANDIDATE)
     row = frame.agg(
         F.sum(F.col(IN_RUN).cast("long")).alias("users_evaluated"),
         F.sum((F.size(DUPLICATE) > 0).cast("long")).alias("duplicates"),
-        F.sum((candidate & ~has_row & (F.size(NEW_IDS) > 0)).cast("long")).alias("to_insert"),
-        F.sum((candidate & has_row).cast("long")).alias("to_update"),
         F.sum(has_row.cast("long")).alias("existing_rows"),
     ).first()
     return {k: int(v or 0) for k, v in row.asDict().items()} if row else {}

@@ -206,9 +206,8 @@ def _write(
     stats: dict[str, int],
     written_at: datetime | None,
 ) -> tuple[int, int, int]:
-    if written_at is None:
-        updated = stats["to_update"]
-        return stats["to_insert"], updated, stats["existing_rows"] - updated
+    """Write the candidate rows; a dry run (`written_at` None) has the writers decide exactly
+    what they would write, reading without locks and writing nothing."""
     from pyspark.sql import functions as F
 
     from tagsys.store.writer import WriteRequest, max_concurrent_writers
@@ -218,7 +217,8 @@ def _write(
         scope=plan.scope,
         definitions=plan.definitions,
         batch_size=ctx.write_batch_size,
-        written_at=written_at,
+        written_at=written_at or datetime.now(UTC),
+        dry_run=written_at is None,
     )
     candidates = frames.with_new_rows(frame.where(F.col(frames.CANDIDATE)), plan.definitions)
     writers = max_concurrent_writers(ctx.db_url) or ctx.write_partitions

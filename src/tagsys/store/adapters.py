@@ -52,6 +52,10 @@ class StoreAdapter:
     MIGRATES_ON_FIRST_USE: ClassVar[bool] = False
     BEGIN_WRITE_SQL: ClassVar[str] = "BEGIN"
     SELECT_FOR_MERGE_SQL: ClassVar[str] = ""
+    SELECT_FOR_READ_SQL: ClassVar[str] = (
+        "SELECT user_id, tag_ids, tag_details FROM user_tags WHERE user_id IN ({ids})"
+        " ORDER BY user_id"
+    )
     UPSERT_SQL: ClassVar[str] = ""
     INSERT_NEW_SQL: ClassVar[str] = ""
     """Insert rows of users believed to have none; a row that exists after all is left alone."""

@@ -70,6 +70,8 @@ class WriteRequest:
     """The run's write time (UTC): created_time of new rows, updated_time of changed rows."""
     batch_size: int = 2000
     max_attempts: int = 8
+    dry_run: bool = False
+    """Decide what would be written (reading without locks), write nothing."""
 
 
 @dataclass
@@ -196,6 +198,8 @@ class RowWriter:
 
     def insert_prepared(self, rows: pa.Table) -> WriteCounts:
         """Insert prepared new rows chunk by chunk; merge the users whose row appeared meanwhile."""
+        if self.request.dry_run:  # prepared rows are new, non-empty rows by construction
+            return WriteCounts(inserted=rows.num_rows)
         total = WriteCounts()
         chunk = self.adapter.BULK_CHUNK_ROWS
         for start in range(0, rows.num_rows, chunk):
@@ -234,12 +238,19 @@ class RowWriter:
         )
 
     def _attempt_fn(self, batch: list[tuple[str, list[int]]]) -> Callable[[Any], WriteCounts]:
+        dry_run = self.request.dry_run
+
         def attempt(conn: Any) -> WriteCounts:
             cursor = conn.cursor()
             try:
-                cursor.execute(self.adapter.BEGIN_WRITE_SQL)
-                existing = _lock_existing(cursor, self.adapter, [uid for uid, _ in batch])
+                if not dry_run:
+                    cursor.execute(self.adapter.BEGIN_WRITE_SQL)
+                users = [uid for uid, _ in batch]
+                existing = _lock_existing(cursor, self.adapter, users, lock=not dry_run)
                 plan = plan_batch(batch, existing, self.request, self.adapter)
+                if dry_run:
+                    conn.rollback()
+                    return plan.counts
                 if plan.rows:
                     cursor.executemany(self.adapter.UPSERT_SQL, plan.rows)
                 conn.commit()
@@ -322,10 +333,14 @@ def _sorted_batch(pending: dict[str, set[int]]) -> list[tuple[str, list[int]]]:
     return [(uid, sorted(pending[uid])) for uid in sorted(pending)]
 
 
-def _lock_existing(cursor: Any, adapter: StoreAdapter, user_ids: list[str]) -> Existing:
+def _lock_existing(
+    cursor: Any, adapter: StoreAdapter, user_ids: list[str], lock: bool = True
+) -> Existing:
+    """The stored rows of `user_ids`, locked for the merge (or only read, with lock=False)."""
     existing: Existing = {}
+    select = adapter.SELECT_FOR_MERGE_SQL if lock else adapter.SELECT_FOR_READ_SQL
     for chunk in chunks(user_ids, adapter.MAX_IN_PARAMS):
-        sql = adapter.SELECT_FOR_MERGE_SQL.format(ids=adapter.placeholders(len(chunk)))
+        sql = select.format(ids=adapter.placeholders(len(chunk)))
         cursor.execute(sql, chunk)
         for user_id, ids_text, details_text in cursor.fetchall():
             existing[user_id] = (as_text(ids_text), as_text(details_text))
