@@ -165,12 +165,9 @@ class TagSystemAPI:
         self, request: RunRequest, summary: RunSummary, on_phase: Callable[[str], None]
     ) -> None:
         from tagsys.engine.run import RunContext, execute
-        from tagsys.spark import RUN_CONF, run_conf
+        from tagsys.spark import run_conf
 
         self.catalog.refresh()  # a long-lived API must see partitions written since its last run
-        # Dates of timestamps (rules, change columns) are taken in the business time zone.
-        conf = {**RUN_CONF, "spark.sql.session.timeZone": self.settings.timezone}
-        conf.update({k: v for k, v in self.settings.spark_conf.items() if k in conf})
         ctx = RunContext(
             spark=self.spark,
             catalog=self.catalog,
@@ -184,8 +181,17 @@ class TagSystemAPI:
         self.spark.sparkContext.setJobGroup(
             summary.run_id, f"tagsys {request.mode}", interruptOnCancel=True
         )
-        with run_conf(self.spark, conf):
+        with run_conf(self.spark, self.run_conf()):
             execute(request, ctx, summary)
+
+    def run_conf(self) -> dict[str, str]:
+        """Session settings of a run (and of `explain`, so that it sees what a run sees):
+        dates of timestamps (rules, change columns) are taken in the business time zone."""
+        from tagsys.spark import RUN_CONF
+
+        conf = {**RUN_CONF, "spark.sql.session.timeZone": self.settings.timezone}
+        conf.update({k: v for k, v in self.settings.spark_conf.items() if k in conf})
+        return conf
 
     def _cancel_spark_jobs(self, run_id: str) -> None:
         """Stop the Spark work a run left behind (its writers' transactions roll back)."""

@@ -128,21 +128,43 @@ def explain_user(api: TagSystemAPI, tag_id: int, user_id: str, as_of: date) -> s
 
 
 def _user_row(api: TagSystemAPI, user_id: str, columns: Any, as_of: date) -> dict[str, Any]:
+    """The user's values, read under the run's session settings: a timestamp comes back as
+    its wall-clock time in the business time zone, the date a run would compare."""
     from pyspark.sql import functions as F
 
     from tagsys.lake.reader import read_snapshot
+    from tagsys.spark import run_conf
 
     row: dict[str, Any] = {}
-    by_table: dict[str, list[str]] = {}
+    by_table: dict[str, list[Any]] = {}
     for column in columns:
-        by_table.setdefault(column.table, []).append(column.name)
-    for table, names in by_table.items():
-        snapshot = api.catalog.snapshot_for(table, as_of)
-        frame = read_snapshot(api.spark, snapshot, sorted(names))
-        found = frame.where(F.col("user_id") == user_id).limit(2).collect()
-        if found:
-            row.update({k: v for k, v in found[0].asDict().items() if k != "user_id"})
+        by_table.setdefault(column.table, []).append(column)
+    with run_conf(api.spark, api.run_conf()):
+        for table, found_columns in by_table.items():
+            snapshot = api.catalog.snapshot_for(table, as_of)
+            frame = read_snapshot(api.spark, snapshot, sorted(c.name for c in found_columns))
+            stamps = [c.alias for c in found_columns if c.data_type.startswith("timestamp")]
+            frame = frame.select(
+                *[
+                    F.date_format(name, _STAMP_FORMAT).alias(name) if name in stamps else name
+                    for name in frame.columns
+                ]
+            )
+            found = frame.where(F.col("user_id") == user_id).limit(2).collect()
+            if found:
+                values = found[0].asDict()
+                row.update({k: _stamp(v) if k in stamps else v for k, v in values.items()})
+    row.pop("user_id", None)
     return row
+
+
+_STAMP_FORMAT = "yyyy-MM-dd HH:mm:ss.SSSSSS"
+
+
+def _stamp(text: str | None) -> Any:
+    from datetime import datetime
+
+    return None if text is None else datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f")
 
 
 def render_runs(runs: list[RunRecord]) -> str:
