@@ -45,6 +45,10 @@ class RunError(TagSysError):
     """A run could not complete, or finished with failed tags."""
 
 
+class SparkFailure(RunError):
+    """Spark (the JVM) failed while running a run's work, for a reason of its own."""
+
+
 class UsageError(TagSysError):
     """The command line or API call was used wrongly (e.g. an unknown tag id)."""
 

@@ -138,20 +138,54 @@ def write_candidates(
 
 @contextmanager
 def product_errors() -> Iterator[None]:
-    """Re-raise a product error raised inside a Spark task as itself, without the JVM trace."""
+    """Spark failures as product errors: an error raised by our code inside a Spark task as
+    itself (without the JVM trace), a lake file that vanished or broke as a LakeError naming
+    it, anything else Spark raised as a SparkFailure with the JVM's own first line."""
     try:
         yield
     except TagSysError:
         raise
     except Exception as exc:
-        found = _TASK_ERROR.findall(str(exc))
-        if not found:
-            raise
+        if not type(exc).__module__.startswith(("py4j", "pyspark")):
+            raise  # our own bug: the error boundary reports it as unexpected
+        raise _product_error(str(exc)) from exc
+
+
+def _product_error(text: str) -> TagSysError:
+    found = _TASK_ERROR.findall(text)
+    if found:
         name, message = found[-1]
         cls = getattr(errors, name, None)
-        if not (isinstance(cls, type) and issubclass(cls, TagSysError)):
-            raise
-        raise cls(message.strip()) from exc
+        if isinstance(cls, type) and issubclass(cls, TagSysError):
+            return cls(message.strip())
+    unreadable = _READ_FILE.search(text)
+    if unreadable:
+        path = unreadable.group("path").removeprefix("file://").removeprefix("file:")
+        how = (
+            "no longer exists"
+            if "FILE_NOT_EXIST" in text or "FileNotFound" in text
+            else ("cannot be read (truncated, or not Parquet)")
+        )
+        return errors.LakeError(
+            f"the lake file {path} {how}: it changed while the run read it. The run stopped "
+            "(what it committed is consistent); restore or rewrite that table, then run again"
+        )
+    return errors.SparkFailure(
+        f"Spark failed: {_java_reason(text)}; the run stopped (what it committed is "
+        "consistent). Run again with --log-level DEBUG for Spark's trace"
+    )
+
+
+def _java_reason(text: str) -> str:
+    """The JVM exception's first line, without Py4J's 'An error occurred while calling'."""
+    for line in text.splitlines():
+        line = line.strip().removeprefix(": ")
+        if line and not line.startswith(("An error occurred while calling", "at ")):
+            return line[:400]
+    return text[:400]
 
 
 _TASK_ERROR = re.compile(r"tagsys\.errors\.(\w+): (.*)")
+_READ_FILE = re.compile(
+    r"(?:Encountered error while reading file|FileNotFoundException:(?: File)?)\s+(?P<path>\S+?)\.?(?:\s|$)"
+)
