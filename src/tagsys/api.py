@@ -248,10 +248,14 @@ class TagSystemAPI:
         return self._succeeded(request)
 
     def _succeeded(self, request: RunRequest) -> bool:
+        """The seed's boolean contract: any failure is False (logged), never an exception."""
         try:
             return self.run(request).succeeded
-        except TagSysError:
-            log.exception("run %s failed", request.mode)
+        except TagSysError as exc:
+            log.error("run %s failed: %s", request.mode, exc)
+            return False
+        except Exception:
+            log.exception("run %s failed unexpectedly", request.mode)
             return False
 
     def list_runs(self, limit: int = 20) -> list[RunRecord]:

@@ -73,10 +73,10 @@ def test_mysql_reads_a_range_in_smaller_texts_when_one_would_be_too_long(
         _read_all(mariadb_url)
 
 
-def _sparse_ids(url: str, rows: int, gap: int) -> list[int]:
+def _sparse_ids(url: str, rows: int, gap: int, first: int = 1) -> list[int]:
     """Rows whose ids are `gap` apart, as after many runs' upserts burned ids on InnoDB."""
     engine = create_store_engine(url)
-    ids = [1 + n * gap for n in range(rows)]
+    ids = [first + n * gap for n in range(rows)]
     try:
         with engine.begin() as conn:
             conn.execute(
@@ -112,3 +112,22 @@ def test_dense_ids_are_split_without_a_row_number_query(migrated_url: str) -> No
     _insert(migrated_url, _rows(300))
 
     assert io.read_ranges(migrated_url, None, partitions=2) == [(1, 309)]
+
+
+def test_ranges_over_a_dense_head_and_a_sparse_tail_hold_at_most_a_step(
+    migrated_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tagsys.engine import io
+
+    monkeypatch.setattr(io, "_ROWS_PER_READ", 100)
+    monkeypatch.setattr(io, "_MIN_ROWS_PER_READ", 50)
+    _insert(migrated_url, [(f"d{n}", "[1]", None) for n in range(300)])  # ids 1..300
+    ids = list(range(1, 301)) + _sparse_ids(migrated_url, 100, gap=5000, first=5000)
+
+    ranges = io.read_ranges(migrated_url, None, partitions=2)
+
+    per_range = [sum(lo <= i <= hi for i in ids) for lo, hi in ranges]
+    assert sum(per_range) == 400 and max(per_range) <= 100
+    assert len(ranges) <= 6, ranges
+    assert ranges[0][0] == 1 and ranges[-1][1] == max(ids)
+    assert all(a[1] + 1 == b[0] for a, b in pairwise(ranges))

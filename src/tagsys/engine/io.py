@@ -66,7 +66,7 @@ def read_ranges(
 ) -> list[tuple[int, int]]:
     """The id ranges the executors read, sized by row counts: one per core when there are
     enough rows to share, and at most _ROWS_PER_READ rows each at any table size."""
-    from tagsys.store.writer import id_ranges_by_rows, id_stats
+    from tagsys.store.writer import id_buckets, id_stats
 
     stats = id_stats(db_url)
     if stats is None:
@@ -76,8 +76,27 @@ def read_ranges(
         return [(low, high)]
     if high - low + 1 <= 2 * rows:  # dense ids: split the span, no query needed
         return _split((low, high), partitions)
+    # Sparse ids (InnoDB burns one per upsert): count rows per run of ids, then group the runs.
     count = max(1, min(partitions, rows // _MIN_ROWS_PER_READ + 1), -(-rows // _ROWS_PER_READ))
-    return id_ranges_by_rows(db_url, -(-rows // count))
+    step = -(-rows // count)
+    width = max(1, step // 4)  # a run of `width` ids holds at most `width` rows
+    return _group_buckets(id_buckets(db_url, low, width), low, high, width, step)
+
+
+def _group_buckets(
+    buckets: list[tuple[int, int]], low: int, high: int, width: int, step: int
+) -> list[tuple[int, int]]:
+    """Consecutive ranges covering low..high, each holding at most `step` rows."""
+    ranges: list[tuple[int, int]] = []
+    start, held = low, 0
+    for bucket, rows in buckets:
+        if held and held + rows > step:
+            end = low + bucket * width - 1
+            ranges.append((start, end))
+            start, held = end + 1, 0
+        held += rows
+    ranges.append((start, high))
+    return ranges
 
 
 def _split(bounds: tuple[int, int], partitions: int) -> list[tuple[int, int]]:

@@ -64,12 +64,11 @@ class StoreAdapter:
     DIGESTS_IN_SQL: ClassVar[bool] = False
     """True when READ_RANGE_SQL returns MD5(tag_details) itself, else the reader hashes."""
     ID_STATS_SQL: ClassVar[str] = "SELECT COUNT(*), MIN(id), MAX(id) FROM user_tags"
-    ID_EVERY_NTH_SQL: ClassVar[str] = (
-        "SELECT id FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn FROM user_tags) AS t"
-        " WHERE (rn - 1) % {step} = 0 ORDER BY id"
+    ID_BUCKETS_SQL: ClassVar[str] = (
+        "SELECT (id - {low}) / {width} AS bucket, COUNT(*) FROM user_tags"
+        " GROUP BY bucket ORDER BY bucket"
     )
-    """The first id of every run of `step` rows (window functions: MySQL 8, MariaDB 10.2,
-    SQLite 3.25)."""
+    """Rows per run of `width` ids from `low` (counted on an index, not the rows' pages)."""
     BULK_CHUNK_ROWS: ClassVar[int] = 20_000
     """New rows per insert transaction."""
 
@@ -213,6 +212,10 @@ class MySQLAdapter(StoreAdapter):
         " WHERE id >= %s AND id <= %s{filter} ORDER BY id"
     )
     DIGESTS_IN_SQL = True
+    ID_BUCKETS_SQL = (
+        "SELECT (id - {low}) DIV {width} AS bucket, COUNT(*) FROM user_tags"
+        " GROUP BY bucket ORDER BY bucket"
+    )
     PACKED_READ_IDS: ClassVar[int] = 50_000
     PACKED_READ_MAX_BYTES: ClassVar[int] = 64 << 20
     """Ids and bytes per packed read; a longer text (or one past the server's

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import pairwise
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -374,26 +373,23 @@ def id_stats(db_url: str) -> tuple[int, int, int] | None:
     return _with_retries(engine, adapter, 3, query)
 
 
-def id_ranges_by_rows(db_url: str, rows_per_range: int) -> list[tuple[int, int]]:
-    """Consecutive id ranges covering user_tags with `rows_per_range` rows each (the last
-    fewer), found by row number: ids are not dense (every upsert burns one on InnoDB)."""
+def id_buckets(db_url: str, low: int, width: int) -> list[tuple[int, int]]:
+    """(bucket, rows) for each non-empty run of `width` ids from `low`, in id order."""
     engine = _engine(db_url)
     adapter = engine_adapter(engine)
+    sql = adapter.ID_BUCKETS_SQL.format(low=int(low), width=int(width))
 
-    def query(conn: Any) -> list[int]:
+    def query(conn: Any) -> list[tuple[int, int]]:
         cursor = conn.cursor()
         try:
-            cursor.execute(adapter.ID_EVERY_NTH_SQL.format(step=int(rows_per_range)))
-            starts = [int(row[0]) for row in cursor.fetchall()]
-            cursor.execute(adapter.ID_STATS_SQL)
-            high = cursor.fetchone()[2]
+            cursor.execute(sql)
+            found = [(int(bucket), int(rows)) for bucket, rows in cursor.fetchall()]
             conn.rollback()
         finally:
             cursor.close()
-        return [*starts, int(high) + 1] if starts else []
+        return found
 
-    edges = _with_retries(engine, adapter, 3, query)
-    return [(lo, hi - 1) for lo, hi in pairwise(edges)]
+    return _with_retries(engine, adapter, 3, query)
 
 
 def read_existing_partition(
