@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TagSysError as exc:
         return _report(exc, str(exc), exc.exit_code, level)
     except RunCancelled as exc:
-        return _report(exc, f"{exc}: the run stopped and recorded itself as cancelled", 143, level)
+        return _report(exc, f"{exc}; a run in progress was recorded as cancelled", 143, level)
     except KeyboardInterrupt as exc:
         return _report(exc, "interrupted", 130, level)
     except Exception as exc:  # the one boundary: nothing reaches the user as a traceback
