@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--users", type=int, default=10_000, help="generate-data/demo: users")
     p.add_argument("--seed", type=int, default=42, help="generate-data/demo: random seed")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    p.add_argument("--yes", action="store_true", help="migrate: apply the shown adoption plan")
     p.add_argument("--db-url", help="store URL (overrides TAGSYS_DB_URL)")
     p.add_argument("--lake-uri", help="lake root (overrides TAGSYS_LAKE_URI)")
     p.add_argument("--spark-master", help="Spark master (overrides TAGSYS_SPARK_MASTER)")
@@ -227,9 +228,12 @@ def _list_tasks(api: TagSystemAPI, args: argparse.Namespace) -> int:
 
 
 def _migrate(api: TagSystemAPI, args: argparse.Namespace) -> int:
-    from tagsys.store.migrate import upgrade
+    from tagsys.store.migrate import adoption_plan, upgrade
 
-    revision = upgrade(api.db_url)
+    plan = adoption_plan(api.db_url)
+    if plan is not None:
+        print(plan.render())
+    revision = upgrade(api.db_url, adopt=args.yes)
     print(f"store {api.settings.safe_database_url} is at schema revision {revision}")
     return 0
 

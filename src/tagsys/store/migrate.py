@@ -7,7 +7,10 @@ New revision for developers:
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 import sqlalchemy as sa
 from alembic import command, util
@@ -16,7 +19,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from tagsys.errors import StoreError
-from tagsys.store.adapters import adapter_for
+from tagsys.store.adapters import StoreAdapter, adapter_for
+from tagsys.store.adopt import ADOPTED_REVISION, AdoptionPlan, adopt, is_original, plan_adoption
 from tagsys.store.db import (
     connect,
     create_store_engine,
@@ -45,6 +49,11 @@ def head_revision() -> str:
     return head
 
 
+def revision_module(revision: str) -> ModuleType:
+    """The module of one shipped migration (its helpers are reused when adopting)."""
+    return ScriptDirectory.from_config(make_config()).get_revision(revision).module
+
+
 def _revision_of(conn: sa.Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
@@ -62,11 +71,16 @@ def current_revision(db_url: str) -> str | None:
         engine.dispose()
 
 
-def upgrade(db_url: str) -> str:
-    """Create or upgrade the schema to head; a no-op at head. Never touches data rows."""
+def upgrade(db_url: str, *, adopt: bool = False) -> str:
+    """Create or upgrade the schema to head; a no-op at head. Never deletes data rows.
+
+    A database of the original system is adopted in place first (see `store.adopt`), but
+    only with `adopt=True`: without it, nothing changes and a StoreError says what to do.
+    """
     engine = create_store_engine(db_url)
     adapter = engine_adapter(engine)
     try:
+        _adopt_original(engine, adapter, adopt)
         with store_transaction(engine) as conn, adapter.migration_lock(conn):
             _check_known(engine, _revision_of(conn))
             config = make_config()
@@ -75,6 +89,45 @@ def upgrade(db_url: str) -> str:
             return _revision_of(conn) or head_revision()
     finally:
         engine.dispose()
+
+
+def adoption_plan(db_url: str) -> AdoptionPlan | None:
+    """What adopting the store would do, or None if it is not an original system's database."""
+    engine = create_store_engine(db_url)
+    try:
+        with _autocommit(engine) as conn:
+            return plan_adoption(conn) if is_original(conn) else None
+    finally:
+        engine.dispose()
+
+
+def _adopt_original(engine: sa.Engine, adapter: StoreAdapter, confirmed: bool) -> None:
+    with _autocommit(engine) as conn, adapter.migration_lock(conn):
+        if not is_original(conn):
+            return
+        if not confirmed:
+            raise StoreError(
+                f"the {describe(engine.url)} holds the original system's tables "
+                "(bigdata_tag_system) and no tagsys schema revision: nothing was changed. "
+                "Run `--mode migrate` to see the adoption plan, then `--mode migrate --yes` "
+                "to apply it"
+            )
+
+        def stamp() -> None:
+            config = make_config()
+            config.attributes["connection"] = conn
+            command.stamp(config, ADOPTED_REVISION)
+
+        adopt(conn, plan_adoption(conn), stamp)
+
+
+@contextmanager
+def _autocommit(engine: sa.Engine) -> Iterator[sa.Connection]:
+    with connect(engine) as conn:
+        try:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+        except sa.exc.DBAPIError as exc:
+            raise statement_error(engine.url, exc) from exc
 
 
 def ensure_schema(db_url: str) -> None:

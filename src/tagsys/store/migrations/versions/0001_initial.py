@@ -78,6 +78,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("user_id", name="uk_user_id"),
         **MYSQL_TABLE_OPTIONS,
     )
+    create_tag_jobs()
+    create_tag_runs()
+
+
+#: The product's own tables (not in the original system's schema), by name: adopting an
+#: original database creates the missing ones at this revision (tagsys.store.adopt).
+def create_tag_jobs() -> None:
     op.create_table(
         "tag_jobs",
         sa.Column("job_id", sa.String(64), primary_key=True),
@@ -94,6 +101,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_tag_jobs_status", "tag_jobs", ["status"])
     op.create_index("ix_tag_jobs_submitted_at", "tag_jobs", ["submitted_at"])
+
+
+def create_tag_runs() -> None:
     op.create_table(
         "tag_runs",
         sa.Column("run_id", sa.String(64), primary_key=True),
@@ -107,6 +117,9 @@ def upgrade() -> None:
         **MYSQL_TABLE_OPTIONS,
     )
     op.create_index("ix_tag_runs_started_at", "tag_runs", ["started_at"])
+
+
+PRODUCT_TABLES = {"tag_jobs": create_tag_jobs, "tag_runs": create_tag_runs}
 
 
 def downgrade() -> None:
