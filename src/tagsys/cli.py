@@ -53,13 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--yes",
         action="store_true",
         help="confirm a mode that deletes or replaces data outside `local`, or in an "
-        "environment that requires confirmation (without a terminal to ask on)",
+        "environment that requires confirmation (without a terminal to ask on); migrate: "
+        "apply the shown plan for adopting an original system's database",
     )
     p.add_argument("--limit", type=int, default=20, help="list-runs: how many runs")
     p.add_argument("--users", type=int, default=10_000, help="generate-data/demo: users")
     p.add_argument("--seed", type=int, default=42, help="generate-data/demo: random seed")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
-    p.add_argument("--yes", action="store_true", help="migrate: apply the shown adoption plan")
     p.add_argument("--db-url", help="store URL (overrides TAGSYS_DB_URL)")
     p.add_argument("--lake-uri", help="lake root (overrides TAGSYS_LAKE_URI)")
     p.add_argument("--spark-master", help="Spark master (overrides TAGSYS_SPARK_MASTER)")
@@ -246,11 +246,11 @@ def _list_runs(api: TagSystemAPI, args: argparse.Namespace) -> int:
 
 
 def _validate(api: TagSystemAPI, args: argparse.Namespace) -> int:
-    from tagsys.introspect import render_problems
+    from tagsys.introspect import has_errors, render_problems
 
     problems = api.validate_rules()
     print(render_problems(problems))
-    return 1 if problems else 0
+    return 1 if has_errors(problems) else 0
 
 
 def _explain(api: TagSystemAPI, args: argparse.Namespace) -> int:

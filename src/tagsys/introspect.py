@@ -71,8 +71,9 @@ def render_tasks(infos: list[TaskInfo]) -> str:
 
 
 def rule_problems(api: TagSystemAPI) -> list[tuple[int, str, Any]]:
-    """(tag id, tag name, RuleProblem) for every problem of every active rule."""
-    from tagsys.rules.validate import validate_rule
+    """(tag id, tag name, RuleProblem) for every problem (errors, then warnings) of every
+    active rule."""
+    from tagsys.rules.validate import rule_warnings, validate_rule
 
     schema = api.catalog.schema()
     found = []
@@ -80,23 +81,35 @@ def rule_problems(api: TagSystemAPI) -> list[tuple[int, str, Any]]:
         if not definition.is_active:
             continue
         for rule in definition.rules:
-            for problem in validate_rule(rule.conditions, schema):
-                found.append(
-                    (definition.tag_id, definition.tag_name, problem.with_rule(rule.rule_id))
-                )
+            problems = validate_rule(rule.conditions, schema)
+            problems += rule_warnings(rule.conditions, schema)
+            found += [
+                (definition.tag_id, definition.tag_name, problem.with_rule(rule.rule_id))
+                for problem in problems
+            ]
     return found
 
 
+def has_errors(problems: list[tuple[int, str, Any]]) -> bool:
+    return any(problem.severity == "error" for _, _, problem in problems)
+
+
 def render_problems(problems: list[tuple[int, str, Any]]) -> str:
-    if not problems:
-        return "every active rule is valid"
-    lines = [f"{'tag':>4}  {'name':<16} {'rule':>5}  {'where':<32} problem"]
+    errors = sum(problem.severity == "error" for _, _, problem in problems)
+    if not errors:
+        head = "every active rule is valid"
+        if not problems:
+            return head
+    lines = [f"{'tag':>4}  {'name':<16} {'rule':>5}  {'level':<7} {'where':<32} problem"]
     for tag_id, name, problem in problems:
         lines.append(
-            f"{tag_id:>4}  {name[:16]:<16} {problem.rule_id:>5}  {problem.location:<32} "
-            f"{problem.message}"
+            f"{tag_id:>4}  {name[:16]:<16} {problem.rule_id:>5}  {problem.severity:<7} "
+            f"{problem.location:<32} {problem.message}"
         )
-    lines.append(f"{len(problems)} problem(s): these tags are not computed until fixed")
+    if errors:
+        lines.append(f"{errors} problem(s): these tags are not computed until fixed")
+    else:
+        lines.append(f"{head}; {len(problems)} warning(s): the rules run, read the warnings")
     return "\n".join(lines)
 
 

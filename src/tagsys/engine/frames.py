@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
     from tagsys.engine.plan import TagPlan
+    from tagsys.lake.schema import LakeColumn
 
 USER = "user_id"
 COMPUTED = "computed"
@@ -32,6 +33,7 @@ IN_RUN = "_in_run"
 DUPLICATE = "_dup_tables"
 IN_LAKE = "_in_lake"
 CANDIDATE = "_candidate"
+UNPARSED = "_unparsed_"
 _LIST_FILTER_LIMIT = 5000
 
 
@@ -113,6 +115,16 @@ def tag_array(tags: Sequence[TagPlan]) -> Column:
     matches = [F.when(t.column, F.lit(t.tag_id)) for t in ordered]
     computed = F.array_compact(F.array(*matches)).cast("array<int>")
     return F.when(F.col(IN_LAKE), computed).otherwise(empty)
+
+
+def unparsed_date_flags(columns: Sequence[LakeColumn]) -> list[Column]:
+    """Per text column read as dates: 1 where the user's value is not a date (`_unparsed_i`)."""
+    from tagsys.rules.compiler import unparsed_date
+
+    return [
+        unparsed_date(column).cast("long").alias(f"{UNPARSED}{index}")
+        for index, column in enumerate(columns)
+    ]
 
 
 def with_existing(computed: DataFrame, existing: DataFrame, all_users: bool) -> DataFrame:
@@ -228,15 +240,18 @@ def _lookup(entries: dict[int, str]) -> Callable[[Column], Column]:
     return lambda t: F.get(dense, t - low)
 
 
-def stats_row(frame: DataFrame) -> dict[str, int]:
-    """Run-wide counts in one aggregation over the merged frame."""
+def stats_row(frame: DataFrame, unparsed_columns: int = 0) -> dict[str, int]:
+    """Run-wide counts in one aggregation over the merged frame (and `_unparsed_i`: values of
+    the i-th text date column that are not dates)."""
     from pyspark.sql import functions as F
 
+    unparsed = [F.sum(f"{UNPARSED}{i}").alias(f"{UNPARSED}{i}") for i in range(unparsed_columns)]
     has_row = F.col(OLD_IDS_JSON).isNotNull()
     row = frame.agg(
         F.sum(F.col(IN_RUN).cast("long")).alias("users_evaluated"),
         F.sum((F.size(DUPLICATE) > 0).cast("long")).alias("duplicates"),
         F.sum(has_row.cast("long")).alias("existing_rows"),
+        *unparsed,
     ).first()
     return {k: int(v or 0) for k, v in row.asDict().items()} if row else {}
 

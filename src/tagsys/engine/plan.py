@@ -66,6 +66,8 @@ class TagPlan:
     uses_relative_dates: bool
     task_columns: frozenset[LakeColumn] = frozenset()
     """The task's required fields (read for tasks that run as their own job)."""
+    text_dates: frozenset[LakeColumn] = frozenset()
+    """Text columns its rules read as dates (values that are not dates are counted)."""
 
     @property
     def one_pass(self) -> bool:
@@ -93,6 +95,9 @@ class RunPlan:
     tags: list[TagPlan] = field(default_factory=list)
     faults: list[TagFault] = field(default_factory=list)
     definitions: dict[int, TagInfo] = field(default_factory=dict)
+    text_dates: list[LakeColumn] = field(default_factory=list)
+    """Every text column a planned tag reads as dates, once, in a stable order. The run fixes
+    it once the lake is opened, so that a tag failing later does not renumber them."""
 
     def columns_by_table(self) -> dict[str, set[str]]:
         needed: dict[str, set[str]] = {}
@@ -136,7 +141,13 @@ def plan_run(
             continue
         _plan_tag(plan, definition, schema, registry)
     plan.scope = plan.scope.with_failed(f.tag_id for f in plan.faults)
+    plan.text_dates = text_date_columns(plan.tags)
     return plan
+
+
+def text_date_columns(tags: Sequence[TagPlan]) -> list[LakeColumn]:
+    found = {column for tag in tags for column in tag.text_dates}
+    return sorted(found, key=lambda c: c.qualified)
 
 
 def _scope_ids(request: RunRequest, by_id: dict[int, TagDefinitionView]) -> set[int]:
@@ -179,6 +190,7 @@ def _plan_tag(
             columns=compiled.columns,
             uses_relative_dates=compiled.uses_relative_dates,
             task_columns=_task_columns(task, schema),
+            text_dates=compiled.text_dates,
         )
     )
 

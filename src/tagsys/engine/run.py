@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 
 from tagsys.engine import frames
 from tagsys.engine.io import existing_frame, product_errors, write_candidates
-from tagsys.engine.plan import RunPlan, RunRequest, plan_run, relative_date_tags
+from tagsys.engine.plan import (
+    RunPlan,
+    RunRequest,
+    plan_run,
+    relative_date_tags,
+    text_date_columns,
+)
 from tagsys.engine.summary import PhaseTimer, RunSummary, TagOutcome
 from tagsys.engine.tasks import own_job_matches
 from tagsys.errors import DataError
@@ -65,7 +71,7 @@ def execute(request: RunRequest, ctx: RunContext, summary: RunSummary | None = N
         users = _run_users(request, ctx, plan, summary, cached)
         with timer("compute"), product_errors():
             frame = _merged_frame(plan, ctx, users, cached)
-            stats = frames.stats_row(frame)
+            stats = frames.stats_row(frame, len(plan.text_dates))
             _check_duplicates(frame, stats)
             per_tag = frames.per_tag_counts(frame)
         with timer("write"), product_errors():
@@ -127,11 +133,16 @@ def _merged_frame(
     from pyspark.sql import functions as F
 
     base = _user_frame(plan, ctx, users)
+    plan.text_dates = text_date_columns(plan.tags)  # tags lacking columns in the data are out
     if plan.own_job_tags:
         base = base.persist()  # the own-job tasks start from the same frame: read it once
         cached.append(base)
+    flags = frames.unparsed_date_flags(plan.text_dates)
     computed = base.select(
-        frames.USER, frames.DUPLICATE, frames.tag_array(plan.one_pass_tags).alias(frames.COMPUTED)
+        frames.USER,
+        frames.DUPLICATE,
+        frames.tag_array(plan.one_pass_tags).alias(frames.COMPUTED),
+        *flags,
     )
     extra = own_job_matches(plan, base)
     if extra is not None:
@@ -141,6 +152,7 @@ def _merged_frame(
             F.array_sort(
                 F.array_union(frames.COMPUTED, F.coalesce("extra", F.array().cast("array<int>")))
             ).alias(frames.COMPUTED),
+            *[f"{frames.UNPARSED}{i}" for i in range(len(flags))],
         )
     user_list = users if isinstance(users, list | tuple) else None
     partitions = ctx.spark.sparkContext.defaultParallelism
@@ -236,6 +248,10 @@ def _fill_summary(
 ) -> None:
     summary.users_evaluated = stats.get("users_evaluated", 0)
     summary.rows_inserted, summary.rows_updated, summary.rows_unchanged = counts
+    unparsed = {
+        column.qualified: stats.get(f"{frames.UNPARSED}{index}", 0)
+        for index, column in enumerate(plan.text_dates)
+    }
     for tag in plan.tags:
         summary.tags.append(
             TagOutcome(
@@ -246,6 +262,11 @@ def _fill_summary(
                 matched=per_tag.get((tag.tag_id, frames.MATCHED), 0),
                 added=per_tag.get((tag.tag_id, frames.ADDED), 0),
                 removed=per_tag.get((tag.tag_id, frames.REMOVED), 0),
+                unparsed_dates={
+                    c.qualified: unparsed[c.qualified]
+                    for c in sorted(tag.text_dates, key=lambda c: c.qualified)
+                    if unparsed[c.qualified]
+                },
             )
         )
     for fault in plan.faults:

@@ -21,6 +21,9 @@ class TagOutcome:
     added: int = 0
     removed: int = 0
     message: str | None = None
+    unparsed_dates: dict[str, int] = field(default_factory=dict)
+    """Data quality: per text column read as dates, the users' values that are not dates
+    (their conditions were false)."""
 
 
 @dataclass
@@ -90,6 +93,12 @@ class RunSummary:
             lines.append(f"  FAILED tag {tag.tag_id} ({tag.tag_name}): {tag.message}")
         if self.error:
             lines.append(f"  STOPPED: {self.error}")
+        for tag in self.tags:
+            lines.extend(
+                f"  warning: tag {tag.tag_id} ({tag.tag_name}): {count} value(s) of {column} are "
+                "not dates (YYYY-MM-DD[ HH:MM:SS]); its conditions on them were false"
+                for column, count in tag.unparsed_dates.items()
+            )
         lines.extend(f"  note: {note}" for note in self.notes)
         timing = "  ".join(f"{k} {v:.1f}s" for k, v in self.phases.items())
         lines.append(f"  time: {timing}")

@@ -17,11 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from tagsys.lake.schema import LakeColumn, LakeSchema
 from tagsys.rules.model import (
+    DATE_TEXT_PATTERN,
     RELATIVE_DATE_OPERATORS,
     Condition,
     Group,
+    condition_kind,
     iter_conditions,
     parse_iso_date,
+    reads_text_as_date,
 )
 from tagsys.rules.validate import (
     RuleInput,
@@ -51,6 +54,8 @@ class CompiledTag:
     column: Column
     columns: frozenset[LakeColumn]
     uses_relative_dates: bool
+    text_dates: frozenset[LakeColumn] = frozenset()
+    """Text columns its date conditions parse (unparseable values are counted by runs)."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,12 @@ def compile_tag(
         columns=frozenset().union(*(_group_columns(group, schema) for group in groups)),
         uses_relative_dates=any(
             c.operator in RELATIVE_DATE_OPERATORS for g in groups for c in iter_conditions(g)
+        ),
+        text_dates=frozenset(
+            column
+            for g in groups
+            for c in iter_conditions(g)
+            if reads_text_as_date(c, column := schema.resolve(c.field))
         ),
     )
 
@@ -135,11 +146,27 @@ def _condition(condition: Condition, schema: LakeSchema, as_of: date) -> Column:
     if condition.operator == "is_not_null":
         return ref.isNotNull()
     value: Any = condition.value
-    if column.kind == "date":
+    if reads_text_as_date(condition, column):
+        ref = text_to_date(ref)
+    if condition_kind(condition, column) == "date":
         ref = F.to_date(ref)  # DateType unchanged; TimestampType: its date in the session zone
         if condition.operator not in RELATIVE_DATE_OPERATORS:
             value = _dates(value)
     return F.coalesce(_predicate(condition.operator, ref, value, as_of), F.lit(False))
+
+
+def text_to_date(text: Column) -> Column:
+    """The date of a text value written as `DATE_TEXT_PATTERN` says; null for any other text."""
+    from pyspark.sql import functions as F
+
+    day = F.try_to_date(F.substring(text, 1, 10), "yyyy-MM-dd")
+    return F.when(text.rlike(DATE_TEXT_PATTERN), day)
+
+
+def unparsed_date(column: LakeColumn) -> Column:
+    """True where a text column read as dates holds a value that is not such a date."""
+    ref = column_ref(column)
+    return ref.isNotNull() & text_to_date(ref).isNull()
 
 
 def _dates(value: Any) -> Any:

@@ -12,7 +12,13 @@ from datetime import date
 from typing import Any
 
 from tagsys.lake.schema import LakeSchema
-from tagsys.rules.model import Condition, Group
+from tagsys.rules.model import (
+    Condition,
+    Group,
+    condition_kind,
+    parse_date_text,
+    reads_text_as_date,
+)
 from tagsys.rules.reference import combine, condition_holds
 from tagsys.rules.validate import RuleInput, at, parse_rule, show
 
@@ -28,6 +34,9 @@ class ConditionOutcome:
     value: Any
     actual: Any
     result: bool
+    text_date: bool = False
+    """The column holds text read as dates: `actual` is the raw text, `parsed` its date."""
+    parsed: date | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,7 @@ def _condition(
 ) -> ConditionOutcome:
     column = schema.resolve(condition.field)
     actual = row.get(column.alias)
+    text_date = reads_text_as_date(condition, column)
     return ConditionOutcome(
         location=location,
         field=condition.field,
@@ -93,7 +103,9 @@ def _condition(
         operator=condition.operator,
         value=condition.value,
         actual=actual,
-        result=condition_holds(condition, column.kind, actual, as_of),
+        result=condition_holds(condition, condition_kind(condition, column), actual, as_of),
+        text_date=text_date,
+        parsed=parse_date_text(actual) if text_date else None,
     )
 
 
@@ -112,6 +124,14 @@ def _display(value: Any) -> str:
     return show(value)
 
 
+def _shown_value(outcome: ConditionOutcome) -> str:
+    if not outcome.text_date or outcome.actual is None:
+        return _display(outcome.actual)
+    if outcome.parsed is None:
+        return f"text {show(outcome.actual)}, which is not a date (YYYY-MM-DD[ HH:MM:SS])"
+    return f"{outcome.parsed} (read from the text {show(outcome.actual)})"
+
+
 def _lines(outcome: GroupOutcome | ConditionOutcome, depth: int) -> list[str]:
     pad = "  " * depth
     verdict = "true" if outcome.result else "false"
@@ -121,7 +141,7 @@ def _lines(outcome: GroupOutcome | ConditionOutcome, depth: int) -> list[str]:
             test += f" {show(outcome.value)}"
         return [
             f"{pad}{outcome.location}: {test} -- user's {outcome.column} is "
-            f"{_display(outcome.actual)} -> {verdict}"
+            f"{_shown_value(outcome)} -> {verdict}"
         ]
     lines = [f"{pad}{outcome.location}: {outcome.logic} -> {verdict}"]
     for child in outcome.children:

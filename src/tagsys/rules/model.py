@@ -23,7 +23,7 @@ from pydantic import (
     Tag,
 )
 
-from tagsys.lake.schema import VALUE_KINDS, ValueKind
+from tagsys.lake.schema import VALUE_KINDS, LakeColumn, ValueKind
 
 Logic = Literal["AND", "OR", "NOT"]
 Operator = Literal[
@@ -105,6 +105,25 @@ def parse_iso_date(text: object) -> date | None:
         return None
 
 
+DATE_TEXT_PATTERN = (
+    r"^(?!0000)[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([ T]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?)?$"
+)
+"""Dates stored as text (SPEC 3): `YYYY-MM-DD`, optionally with a time `HH:MM:SS[.fraction]`
+after a space or a `T`, no time zone. The date must exist (no 2024-02-30)."""
+_DATE_TEXT = re.compile(DATE_TEXT_PATTERN)
+
+
+def parse_date_text(text: object) -> date | None:
+    """The date of a stored text value, or None when it is not a date written as above."""
+    if not isinstance(text, str) or not _DATE_TEXT.match(text):
+        return None
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+
+
 class Condition(BaseModel):
     """One test on one lake column: `field operator value`."""
 
@@ -145,6 +164,16 @@ Group.model_rebuild()
 
 #: A rule is a group.
 Rule = Group
+
+
+def reads_text_as_date(condition: Condition, column: LakeColumn) -> bool:
+    """A `date` condition on a text column: the stored text is parsed (SPEC 3)."""
+    return condition.type == "date" and column.kind == "string"
+
+
+def condition_kind(condition: Condition, column: LakeColumn) -> ValueKind | None:
+    """How the condition compares: the column's kind, or `date` for dates stored as text."""
+    return "date" if reads_text_as_date(condition, column) else column.kind
 
 
 def iter_conditions(group: Group) -> list[Condition]:

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from tagsys.lake.schema import LakeSchema, ValueKind
-from tagsys.rules.model import Condition, Group, parse_iso_date
+from tagsys.rules.model import Condition, Group, condition_kind, parse_date_text, parse_iso_date
 
 
 def evaluate_rule(rule: Group, row: Mapping[str, Any], schema: LakeSchema, as_of: date) -> bool:
@@ -40,7 +40,7 @@ def user_value(
 ) -> tuple[ValueKind | None, Any]:
     """The column kind and the user's value for the condition's field."""
     column = schema.resolve(condition.field)
-    return column.kind, row.get(column.alias)
+    return condition_kind(condition, column), row.get(column.alias)
 
 
 def condition_holds(condition: Condition, kind: ValueKind | None, actual: Any, as_of: date) -> bool:
@@ -53,10 +53,19 @@ def condition_holds(condition: Condition, kind: ValueKind | None, actual: Any, a
         return False
     expected = condition.value
     if kind == "date":
-        actual = actual.date() if isinstance(actual, datetime) else actual
+        actual = _as_date(actual)
+        if actual is None:  # text that is not a date
+            return False
         if condition.operator not in _RELATIVE:
             expected = _as_dates(expected)
     return bool(_TESTS[condition.operator](actual, expected, as_of))
+
+
+def _as_date(actual: Any) -> date | None:
+    """A date column's value (dates stored as text are parsed; timestamps give their date)."""
+    if isinstance(actual, str):
+        return parse_date_text(actual)
+    return actual.date() if isinstance(actual, datetime) else actual
 
 
 def _as_dates(value: Any) -> Any:

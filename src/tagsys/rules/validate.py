@@ -23,8 +23,10 @@ from tagsys.rules.model import (
     LOGICS,
     OPERATOR_KINDS,
     OPERATORS,
+    Condition,
     Group,
     parse_iso_date,
+    reads_text_as_date,
 )
 
 RuleInput = str | bytes | Mapping[str, Any] | Group
@@ -68,6 +70,8 @@ class RuleProblem:
     location: str
     message: str
     rule_id: int | None = None
+    severity: str = "error"
+    """`error` (the tag fails closed) or `warning` (the rule runs; worth a look)."""
 
     def with_rule(self, rule_id: int) -> RuleProblem:
         return replace(self, rule_id=rule_id)
@@ -114,6 +118,39 @@ def render_problems(
 def validate_rule(rule: RuleInput, schema: LakeSchema) -> list[RuleProblem]:
     """Every problem of one rule (empty when the rule is valid)."""
     return _check(rule, schema)[1]
+
+
+def rule_warnings(rule: RuleInput, schema: LakeSchema) -> list[RuleProblem]:
+    """What a valid rule does that its author may not expect: dates read from text columns."""
+    group = _check(rule, schema)[0]
+    if group is None:
+        return []
+    warnings = []
+    for location, condition in _located_conditions(group, "$"):
+        column = schema.resolve(condition.field)
+        if reads_text_as_date(condition, column):
+            warnings.append(
+                RuleProblem(
+                    at(location, "type"),
+                    f"field '{condition.field}' is a text column ({column.qualified}, "
+                    f"{column.data_type}): its values are read as dates written YYYY-MM-DD "
+                    "(optionally with a time HH:MM:SS); any other value makes the condition "
+                    "false and is counted in the run summary",
+                    severity="warning",
+                )
+            )
+    return warnings
+
+
+def _located_conditions(group: Group, location: str) -> list[tuple[str, Condition]]:
+    found: list[tuple[str, Condition]] = []
+    for index, node in enumerate(group.conditions):
+        where = at(at(location, "conditions"), index)
+        if isinstance(node, Group):
+            found += _located_conditions(node, where)
+        else:
+            found.append((where, node))
+    return found
 
 
 def parse_rule(
@@ -333,6 +370,8 @@ class _Checker:
                 "(or leave 'type' out: it is taken from the column)",
             )
             return column.kind if column else None
+        if column is not None and declared == "date" and column.kind == "string":
+            return "date"  # dates stored as text: parsed, see rule_warnings
         if column is not None and declared != column.kind:
             self.add(
                 where,
