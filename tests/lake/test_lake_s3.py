@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -13,6 +16,7 @@ import pytest
 from tagsys.errors import LakeError
 from tagsys.lake.catalog import LakeCatalog
 from tagsys.lake.filesystem import S3Options, open_root
+from tagsys.rules.validate import validate_rule
 
 moto_server = pytest.importorskip("moto.server", reason="needs moto[server]")
 
@@ -78,3 +82,54 @@ def test_snapshot_paths_are_readable_with_pyarrow(s3: S3Options) -> None:
 def test_missing_prefix_is_a_lake_error(s3: S3Options) -> None:
     with pytest.raises(LakeError, match=f"s3://{BUCKET}/nothing"):
         _ = LakeCatalog(f"s3://{BUCKET}/nothing", s3=s3).tables
+
+
+@pytest.mark.spark
+def test_the_original_systems_lake_as_spark_wrote_it_under_a_warehouse_prefix(
+    s3: S3Options, spark: Any, tmp_path: Path
+) -> None:
+    """`s3a://test-data-lake/warehouse/<table>/`: part-*.snappy.parquet, _SUCCESS, .crc files,
+    and the generator's types; `computed_date` is in two tables."""
+    from tests.engine.original_lake import write_original_lake
+
+    local = write_original_lake(spark, tmp_path, users=20)
+    files = sorted(p for p in local.rglob("*") if p.is_file())
+    assert {p.name for p in files} >= {"_SUCCESS", "._SUCCESS.crc"}
+    assert any(p.name.startswith("part-") and p.name.endswith(".snappy.parquet") for p in files)
+    filesystem = open_root(f"s3://{BUCKET}", s3).filesystem
+    for path in files:
+        key = f"{BUCKET}/test-data-lake/warehouse/{path.relative_to(local)}"
+        with filesystem.open_output_stream(key) as out:
+            out.write(path.read_bytes())
+
+    catalog = LakeCatalog(f"s3a://{BUCKET}/test-data-lake/warehouse/", s3=s3)
+    schema = catalog.schema()
+
+    assert sorted(catalog.tables) == [
+        "user_activity_summary",
+        "user_asset_summary",
+        "user_basic_info",
+    ]
+    types = {name: schema.resolve(name).data_type for name in ("age", "risk_score")}
+    types |= {name: schema.resolve(name).data_type for name in ("cash_balance", "created_time")}
+    assert types == {
+        "age": "bigint",
+        "risk_score": "bigint",
+        "cash_balance": "double",
+        "created_time": "string",
+    }
+    ambiguous = {
+        "logic": "AND",
+        "conditions": [
+            {"field": "computed_date", "operator": "=", "value": "2025-01-15", "type": "date"}
+        ],
+    }
+    problems = validate_rule(ambiguous, schema)
+    assert [p.location for p in problems] == ["conditions[0].field"]
+    assert "user_activity_summary.computed_date, user_asset_summary.computed_date" in (
+        problems[0].message
+    )
+    qualified = json.loads(
+        json.dumps(ambiguous).replace('"computed_date"', '"user_asset_summary.computed_date"')
+    )
+    assert validate_rule(qualified, schema) == []
