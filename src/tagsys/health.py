@@ -60,11 +60,16 @@ def _attempt(name: str, probe: Callable[[], str]) -> Check:
 
 
 def _store(api: TagSystemAPI) -> str:
-    from tagsys.store.migrate import current_revision, head_revision
+    from tagsys.store.migrate import current_revision, head_revision, is_original_store
 
     current = current_revision(api.db_url)
     head = head_revision()
     where = api.settings.safe_database_url
+    if current is None and is_original_store(api.db_url):
+        raise TagSysError(
+            f"{where}: holds the original system's tables (bigdata_tag_system): run "
+            "--mode migrate to see how it is adopted in place, then --mode migrate --yes"
+        )
     if current != head:
         raise TagSysError(
             f"{where}: schema at {current or 'nothing'}, expected {head}: run --mode migrate"

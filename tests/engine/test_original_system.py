@@ -150,6 +150,13 @@ def test_adopt_then_task_all_gives_every_tag_right_and_keeps_every_row(
     assert "not dates" in summary.render()
 
     capsys.readouterr()
+    lake = ["--db-url", original_url, "--lake-uri", str(warehouse)]
+    assert main(["--mode", "validate", *lake]) == 0  # warnings only
+    out = capsys.readouterr().out
+    assert "2 warning(s)" in out and "registration_date" in out and "last_login_date" in out
+    assert main(["--mode", "explain", "--tag-id", "4", "--user-id", "user_000097", *lake]) == 0
+    assert 'text "unknown", which is not a date' in capsys.readouterr().out
+
     assert main(migrate_cli) == 0  # adopted: a no-op now
     assert "original system" not in capsys.readouterr().out
     again = api.run(api.request("task-all", as_of=AS_OF))

@@ -212,3 +212,16 @@ def test_a_failure_midway_is_finished_by_running_migrate_again(
 def test_the_product_refuses_to_run_on_an_unadopted_database(original_url: str) -> None:
     with pytest.raises(StoreError, match="--mode migrate --yes"):
         migrate.upgrade(original_url)
+
+
+def test_health_says_how_to_adopt(original_url: str) -> None:
+    from types import SimpleNamespace
+
+    from tagsys.errors import TagSysError
+    from tagsys.health import _store
+
+    api = SimpleNamespace(db_url=original_url, settings=SimpleNamespace(safe_database_url="db"))
+    with pytest.raises(TagSysError, match=r"original system's tables.*--mode migrate --yes"):
+        _store(api)  # type: ignore[arg-type]
+    migrate.upgrade(original_url, adopt=True)
+    assert "schema" in _store(api)  # type: ignore[arg-type]

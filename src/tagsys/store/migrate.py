@@ -101,6 +101,16 @@ def adoption_plan(db_url: str) -> AdoptionPlan | None:
         engine.dispose()
 
 
+def is_original_store(db_url: str) -> bool:
+    """Whether the store holds the original system's tables and no schema revision of ours."""
+    engine = create_store_engine(db_url)
+    try:
+        with _autocommit(engine) as conn:
+            return is_original(conn)
+    finally:
+        engine.dispose()
+
+
 def _adopt_original(engine: sa.Engine, adapter: StoreAdapter, confirmed: bool) -> None:
     with _autocommit(engine) as conn, adapter.migration_lock(conn):
         if not is_original(conn):
