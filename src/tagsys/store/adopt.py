@@ -96,7 +96,8 @@ def plan_adoption(conn: sa.Connection, now: datetime | None = None) -> AdoptionP
     steps.append(Step(f"record the schema as revision {ADOPTED_REVISION}, then apply later ones"))
     shape = "the README's user_tags" if "computed_date" not in columns else "init_database.sql"
     rows = int(conn.execute(sa.text("SELECT COUNT(*) FROM user_tags")).scalar() or 0)
-    return AdoptionPlan(shape, rows, tuple(steps), _collisions(conn))
+    collisions = () if _has_unique_user_id(conn) else _collisions(conn)
+    return AdoptionPlan(shape, rows, tuple(steps), collisions)
 
 
 def adopt(conn: sa.Connection, plan: AdoptionPlan, stamp: Callable[[], None]) -> None:
@@ -312,6 +313,8 @@ def _in_alembic(creator: Callable[[], None]) -> Callable[[sa.Connection], None]:
 
 
 def _collisions(conn: sa.Connection) -> tuple[tuple[str, int], ...]:
+    """Only a table without the unique key can hold any: the original collations are
+    case-insensitive, so a unique key there is stricter than the product's binary one."""
     rows = conn.execute(
         sa.text(
             "SELECT CONVERT(user_id USING utf8mb4) COLLATE utf8mb4_bin AS uid, COUNT(*)"
