@@ -107,6 +107,31 @@ def test_change_column_within_n_days_of_as_of(spark: SparkSession, tmp_path: Pat
     assert changed == ["edge", "inside", "today"]
 
 
+def test_change_column_of_dates_stored_as_text(spark: SparkSession, tmp_path: Path) -> None:
+    """The original system's `computed_date` is text; a value that is not a date counts as a
+    change (recomputing a user who did not change writes nothing)."""
+    write_parquet(
+        tmp_path / "user_asset_summary",
+        {
+            "user_id": ["edge", "inside", "time", "before", "after", "never", "garbage"],
+            "computed_date": [
+                "2024-05-03",
+                "2024-05-06",
+                "2024-05-10 23:59:59",
+                "2024-05-02",
+                "2024-05-11",
+                None,
+                "soon",
+            ],
+        },
+    )
+    catalog = LakeCatalog(str(tmp_path))
+
+    changed = changed_user_ids(spark, catalog, "user_asset_summary", AS_OF, 7, "computed_date")
+
+    assert _ids(changed) == ["edge", "garbage", "inside", "time"]
+
+
 def test_change_column_must_be_a_date(spark: SparkSession, tmp_path: Path) -> None:
     write_parquet(tmp_path / "t", {"user_id": ["a"], "version": [3]})
     catalog = LakeCatalog(str(tmp_path))

@@ -15,10 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tagsys.lake.dates import parse_date_text
 from tagsys.lake.schema import LakeColumn, LakeSchema
 from tagsys.rules.compiler import CompiledTag, RuleSource, compile_tag, unparsed_date
 from tagsys.rules.explain import explain_rule
-from tagsys.rules.model import Group, parse_date_text
+from tagsys.rules.model import Group
 from tagsys.rules.reference import evaluate_rule
 from tagsys.rules.validate import rule_warnings, validate_rule
 

@@ -119,16 +119,21 @@ def _changed_by_column(
 ) -> DataFrame:
     from pyspark.sql import functions as F
 
+    from tagsys.lake.dates import text_to_date
+
     column = lake_table.columns.get(change_column)
-    if column is None or column.kind != "date":
+    if column is None or column.kind not in ("date", "string"):
         found = f"is {column.data_type}" if column else "does not exist"
         raise LakeError(
             f"change column '{change_column}' of table '{lake_table.name}' {found}; it must "
-            "be a date or timestamp column"
+            "be a date or timestamp column, or text holding dates (YYYY-MM-DD[ HH:MM:SS])"
         )
     frame = read_snapshot(spark, catalog.snapshot_for(lake_table.name, as_of), [change_column])
-    changed_on = F.to_date(F.col(column.alias))
+    value = F.col(column.alias)
+    changed_on = F.to_date(text_to_date(value) if column.kind == "string" else value)
     window = changed_on.between(F.lit(as_of - timedelta(days)), F.lit(as_of))
+    if column.kind == "string":  # text that is not a date: recompute the user, to be safe
+        window = window | (value.isNotNull() & changed_on.isNull())
     return frame.where(window).select(USER_ID).distinct()
 
 

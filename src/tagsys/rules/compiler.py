@@ -15,9 +15,9 @@ from datetime import date, timedelta
 from functools import reduce
 from typing import TYPE_CHECKING, Any
 
+from tagsys.lake.dates import text_to_date
 from tagsys.lake.schema import LakeColumn, LakeSchema
 from tagsys.rules.model import (
-    DATE_TEXT_PATTERN,
     RELATIVE_DATE_OPERATORS,
     Condition,
     Group,
@@ -153,14 +153,6 @@ def _condition(condition: Condition, schema: LakeSchema, as_of: date) -> Column:
         if condition.operator not in RELATIVE_DATE_OPERATORS:
             value = _dates(value)
     return F.coalesce(_predicate(condition.operator, ref, value, as_of), F.lit(False))
-
-
-def text_to_date(text: Column) -> Column:
-    """The date of a text value written as `DATE_TEXT_PATTERN` says; null for any other text."""
-    from pyspark.sql import functions as F
-
-    day = F.try_to_date(F.substring(text, 1, 10), "yyyy-MM-dd")
-    return F.when(text.rlike(DATE_TEXT_PATTERN), day)
 
 
 def unparsed_date(column: LakeColumn) -> Column:

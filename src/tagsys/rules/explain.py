@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from tagsys.lake.dates import parse_date_text
 from tagsys.lake.schema import LakeSchema
 from tagsys.rules.model import (
     Condition,
     Group,
     condition_kind,
-    parse_date_text,
     reads_text_as_date,
 )
 from tagsys.rules.reference import combine, condition_holds

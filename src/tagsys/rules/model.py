@@ -105,25 +105,6 @@ def parse_iso_date(text: object) -> date | None:
         return None
 
 
-DATE_TEXT_PATTERN = (
-    r"^(?!0000)[0-9]{4}-[0-9]{2}-[0-9]{2}"
-    r"([ T]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?)?$"
-)
-"""Dates stored as text (SPEC 3): `YYYY-MM-DD`, optionally with a time `HH:MM:SS[.fraction]`
-after a space or a `T`, no time zone. The date must exist (no 2024-02-30)."""
-_DATE_TEXT = re.compile(DATE_TEXT_PATTERN)
-
-
-def parse_date_text(text: object) -> date | None:
-    """The date of a stored text value, or None when it is not a date written as above."""
-    if not isinstance(text, str) or not _DATE_TEXT.match(text):
-        return None
-    try:
-        return date.fromisoformat(text[:10])
-    except ValueError:
-        return None
-
-
 class Condition(BaseModel):
     """One test on one lake column: `field operator value`."""
 

@@ -11,8 +11,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from tagsys.lake.dates import parse_date_text
 from tagsys.lake.schema import LakeSchema, ValueKind
-from tagsys.rules.model import Condition, Group, condition_kind, parse_date_text, parse_iso_date
+from tagsys.rules.model import Condition, Group, condition_kind, parse_iso_date
 
 
 def evaluate_rule(rule: Group, row: Mapping[str, Any], schema: LakeSchema, as_of: date) -> bool:
