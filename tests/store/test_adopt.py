@@ -225,3 +225,14 @@ def test_health_says_how_to_adopt(original_url: str) -> None:
         _store(api)  # type: ignore[arg-type]
     migrate.upgrade(original_url, adopt=True)
     assert "schema" in _store(api)  # type: ignore[arg-type]
+
+
+def test_a_large_user_tags_shows_the_servers_estimate(
+    original_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(adopt, "EXACT_COUNT_LIMIT", -1)
+
+    plan = migrate.adoption_plan(original_url)
+
+    assert plan is not None and plan.user_tags_rows.startswith("about ")
+    assert "holds about " in plan.render()

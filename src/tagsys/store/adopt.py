@@ -46,7 +46,8 @@ class AdoptionPlan:
     """What adopting this database does; empty `steps` when nothing is left to do."""
 
     shape: str
-    user_tags_rows: int
+    user_tags_rows: str
+    """How many rows user_tags holds, for people ("3", "about 12,000,000")."""
     steps: tuple[Step, ...]
     collisions: tuple[tuple[str, int], ...]
     """user ids held by more than one row under the product's binary collation, with counts."""
@@ -83,7 +84,9 @@ def is_original(conn: sa.Connection) -> bool:
     return "alembic_version" not in tables and set(ORIGINAL_TABLES) <= tables
 
 
-def plan_adoption(conn: sa.Connection, now: datetime | None = None) -> AdoptionPlan:
+def plan_adoption(
+    conn: sa.Connection, now: datetime | None = None, *, count_rows: bool = True
+) -> AdoptionPlan:
     """Every step still needed to bring the original tables to `ADOPTED_REVISION`."""
     stamp = (now or datetime.now(UTC)).replace(tzinfo=None)
     columns = _columns(conn, "user_tags")
@@ -95,7 +98,7 @@ def plan_adoption(conn: sa.Connection, now: datetime | None = None) -> AdoptionP
     steps.extend(_product_table_steps(conn))
     steps.append(Step(f"record the schema as revision {ADOPTED_REVISION}, then apply later ones"))
     shape = "the README's user_tags" if "computed_date" not in columns else "init_database.sql"
-    rows = int(conn.execute(sa.text("SELECT COUNT(*) FROM user_tags")).scalar() or 0)
+    rows = _row_count(conn) if count_rows else ""
     collisions = () if _has_unique_user_id(conn) else _collisions(conn)
     return AdoptionPlan(shape, rows, tuple(steps), collisions)
 
@@ -104,12 +107,29 @@ def adopt(conn: sa.Connection, plan: AdoptionPlan, stamp: Callable[[], None]) ->
     """Apply a plan made on `conn` (autocommit: every step is kept as it completes)."""
     if plan.collisions:
         raise StoreError(plan.collision_message())
-    for step in plan.steps[:-1]:
+    for step in plan.steps:  # the last one, recording the revision, is `stamp`
         if step.run is not None:
             step.run(conn)
         elif step.sql is not None:
             conn.execute(sa.text(step.sql))
     stamp()
+
+
+EXACT_COUNT_LIMIT = 200_000
+"""Above this many rows (by the server's estimate) the plan shows the estimate: an exact
+COUNT(*) of a large user_tags takes seconds per million rows."""
+
+
+def _row_count(conn: sa.Connection) -> str:
+    estimate = conn.execute(
+        sa.text(
+            "SELECT TABLE_ROWS FROM information_schema.TABLES"
+            " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'user_tags'"
+        )
+    ).scalar()
+    if estimate is not None and int(estimate) > EXACT_COUNT_LIMIT:
+        return f"about {int(estimate):,}"
+    return str(conn.execute(sa.text("SELECT COUNT(*) FROM user_tags")).scalar())
 
 
 def _columns(conn: sa.Connection, table: str) -> dict[str, dict[str, Any]]:

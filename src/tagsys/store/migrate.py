@@ -128,7 +128,7 @@ def _adopt_original(engine: sa.Engine, adapter: StoreAdapter, confirmed: bool) -
             config.attributes["connection"] = conn
             command.stamp(config, ADOPTED_REVISION)
 
-        adopt(conn, plan_adoption(conn), stamp)
+        adopt(conn, plan_adoption(conn, count_rows=False), stamp)
 
 
 @contextmanager
