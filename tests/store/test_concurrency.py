@@ -235,3 +235,68 @@ def test_a_real_deadlock_is_retried_and_the_batch_lands(
     rows = read_user_tags(bind=engine, user_ids=["a", "b"])
     engine.dispose()
     assert {u: r.tag_ids for u, r in rows.items()} == {"a": [1, 8], "b": [1, 8]}
+
+
+@pytest.mark.mariadb
+def test_a_deadlock_on_the_auto_increment_lock_is_retried(
+    mariadb_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bulk insert (LOAD DATA of new rows, here INSERT ... SELECT) holds the table's
+    AUTO-INC lock while it waits for a gap the writer locked; the writer's upsert of a new
+    user then waits for that AUTO-INC lock. MariaDB (innodb_autoinc_lock_mode=1, its default)
+    resolves the deadlock by failing the writer with error 1467 ("Failed to read
+    auto-increment value"), not 1213: the writer must retry it like a deadlock. Found by the
+    fault suite: clean runs that both insert and update rows failed with 1467."""
+    from tagsys.store.migrate import upgrade
+
+    upgrade(mariadb_url)
+    filler = [(f"f{i:03d}", [5]) for i in range(300)]
+    write_rows(request_for(mariadb_url, written_at=T1), [("a", [8]), ("c", [8]), *filler])
+    engine = create_store_engine(mariadb_url)
+    database = str(engine.url.database)
+    request: WriteRequest = request_for(mariadb_url, scope=TagScope(frozenset({1})), written_at=T2)
+    details = '{"2": {"tag_name": "VIP客户", "tag_category": "价值"}}'
+    # 300 new rows after every locked key first (a heavy transaction: the deadlock victim is
+    # the writer), then b, inside the gap the writer locked.
+    bulk = sa.text(
+        "INSERT INTO user_tags (user_id, tag_ids, tag_details)"
+        " SELECT CONCAT('g', seq), '[2]', :details FROM seq_100_to_399"
+        " UNION ALL SELECT 'b', '[2]', :details"
+    ).bindparams(details=details)
+    with (
+        engine.connect() as holder,
+        engine.connect() as loader,
+        ThreadPoolExecutor(2) as pool,
+        caplog.at_level(logging.WARNING, logger="tagsys.store.writer"),
+    ):
+        holder.execute(sa.text("SELECT id FROM user_tags WHERE user_id = 'c' FOR UPDATE"))
+        # The writer locks a and the gap where b would go, then waits for c.
+        written = pool.submit(write_rows, request, [("a", [1]), ("b", [1]), ("c", [1])])
+        _wait_for_lock_wait(engine, database)
+        loading = pool.submit(loader.execute, bulk)
+        _wait_for_lock_waits(engine, database, 2)
+        holder.commit()  # the writer takes c and upserts b: it needs the AUTO-INC lock
+        loading.result(timeout=60)
+        loader.commit()
+        counts = written.result(timeout=60)
+
+    assert any("1467" in record.getMessage() for record in caplog.records)
+    assert counts.updated == 3
+    rows = read_user_tags(bind=engine, user_ids=["a", "b", "c"])
+    engine.dispose()
+    assert {u: r.tag_ids for u, r in rows.items()} == {"a": [1, 8], "b": [1, 2], "c": [1, 8]}
+
+
+def _wait_for_lock_waits(engine: sa.Engine, database: str, count: int, timeout: float = 30) -> None:
+    query = sa.text(
+        "SELECT COUNT(*) FROM information_schema.INNODB_TRX t"
+        " JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id"
+        " WHERE t.trx_state = 'LOCK WAIT' AND p.DB = :db"
+    )
+    deadline = time.monotonic() + timeout
+    with engine.connect() as conn:
+        while conn.execute(query, {"db": database}).scalar() < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"fewer than {count} transactions waited for a lock")
+            time.sleep(0.02)
+            conn.rollback()

@@ -238,7 +238,10 @@ class MySQLAdapter(StoreAdapter):
     LOAD_REFUSED_CODES: ClassVar[frozenset[int]] = frozenset({1148, 2068, 3948, 4166})
     """The server or client refuses LOAD DATA LOCAL (MySQL 8 by default; 4166 is MariaDB)."""
     load_refused: ClassVar[bool] = False
-    LOCK_CONFLICT_CODES: ClassVar[frozenset[int]] = frozenset({1205, 1213})
+    LOCK_CONFLICT_CODES: ClassVar[frozenset[int]] = frozenset({1205, 1213, 1467})
+    """Lock wait timeout, deadlock, and 1467 ("Failed to read auto-increment value"): how
+    MariaDB fails the victim of a deadlock on the table's AUTO-INC lock (a bulk insert of new
+    rows holding it while it waits for a gap an upserting writer locked)."""
     CONNECTION_LOST_CODES: ClassVar[frozenset[int]] = frozenset(
         {2003, 2006, 2013, 2014, 2055, 1053, 1927, 4031}
     )
