@@ -5,6 +5,7 @@ the per-kind injection counter written to last_counts.json at the end of the ses
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -18,6 +19,7 @@ from tagsys.settings import load_settings
 from tagsys.store import writer
 from tests.conftest import MYSQL_SERVER_URL
 from tests.engine.lakes import AS_OF, SHOP_TAGS, build_shop_lake, load_tags
+from tests.faults.private_server import PrivateMariaDB
 from tests.faults.support import InjectionCounter, Server, Table, server_of, snapshot
 
 if TYPE_CHECKING:
@@ -125,3 +127,17 @@ def clean_table(make_api: MakeApi, fault_lake: Path, template: Template) -> Clea
 
 def task_all() -> RunRequest:
     return RunRequest(mode="task-all", as_of=AS_OF)
+
+
+@pytest.fixture(scope="session")
+def private_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateMariaDB]:
+    """A private MariaDB for the restart tests; stopped and its folder removed at the end."""
+    folder = tmp_path_factory.mktemp("private-mariadb")
+    server = PrivateMariaDB(folder)
+    server.install()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop(graceful=True)
+        shutil.rmtree(folder, ignore_errors=True)

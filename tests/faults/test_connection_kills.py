@@ -10,6 +10,7 @@ equals the clean run.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from pathlib import Path
@@ -32,8 +33,8 @@ from tests.faults.support import (
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.spark]
 
-TARGET = 20
-KILLS_PER_RUN = 4
+TARGET = int(os.environ.get("TAGSYS_FAULT_KILLS", "20"))
+KILLS_PER_RUN = 6
 MAX_RUNS = 12
 UNKNOWN_THREAD = 1094
 
@@ -46,7 +47,7 @@ def kill_connections(server: Server, database: str, run: RunThread, rng: random.
     made = 0
     with server.connect() as conn, conn.cursor() as cur:
         for _ in range(KILLS_PER_RUN):
-            time.sleep(rng.uniform(0.0, 0.3))  # a random moment; the outcome is asserted later
+            time.sleep(rng.uniform(0.0, 0.2))  # a random moment; the outcome is asserted later
             if not run.is_alive() or running_phase(server, database) != "write":
                 break
             cur.execute(
@@ -81,6 +82,7 @@ def test_killed_connections_lose_nothing(
     work = server.clone(source)
     rng = random.Random()
     made = runs = 0
+    miscounts: list[str] = []
     try:
         api = make_api(server.db_url(work), fault_lake)
         with counter.timed("connection_kill"):
@@ -95,13 +97,25 @@ def test_killed_connections_lose_nothing(
                 kills = kill_connections(server, work, run, rng)
                 run.join(timeout=300)
                 after = check_faulty_run(
-                    server, work, run, before=before, known=known, clean=clean, what=what
+                    server,
+                    work,
+                    run,
+                    before=before,
+                    known=known,
+                    clean=clean,
+                    what=what,
+                    miscounts=miscounts,
                 )
                 rerun_and_compare(
                     api, request, server, work, before=before, after=after, clean=clean, what=what
                 )
-                counter.add("connection_kill", kills, "failed" if run.error else "completed")
+                counter.add("connection_kill", kills)
+                counter.outcome("connection_kill", run)
                 made += kills
     finally:
         server.drop(work)
     assert made >= TARGET, f"only {made} kills landed in the write phase of {runs} runs"
+    # Product defect: a batch whose COMMIT succeeded but whose acknowledgement was lost with
+    # the killed connection is retried, finds its rows already merged, and counts them as
+    # unchanged: the summary (and rows_written of a completed run) under-counts.
+    assert not miscounts, "completed runs under-counted rows written: " + "; ".join(miscounts)
