@@ -32,8 +32,9 @@ from tests.faults.support import (
 pytestmark = [pytest.mark.mariadb, pytest.mark.spark, pytest.mark.slow]
 
 TARGET = int(os.environ.get("TAGSYS_FAULT_RESTARTS", "20"))
-RESTARTS_PER_RUN = 3
-BATCH_SIZE = 10
+RESTARTS_PER_RUN = 4
+MAX_RUNS = 12
+BATCH_SIZE = 5
 """Small write batches: a write phase long enough for several restarts."""
 
 
@@ -55,7 +56,7 @@ def test_server_restarts_lose_nothing(
     miscounts: list[str] = []
     api = make_api(server.db_url(work), fault_lake, write_batch_size=BATCH_SIZE)
     with counter.timed("server_restart"):
-        while made < TARGET and runs < 2 * TARGET:
+        while made < TARGET and runs < MAX_RUNS:
             runs += 1
             what = f"restart run {runs}"
             server.reset(work, source)
