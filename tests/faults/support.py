@@ -262,23 +262,29 @@ def run_ids(server: Server, database: str) -> set[str]:
     return {r.run_id for r in runs(server, database)}
 
 
-def running_phase(server: Server, database: str) -> str | None:
+def running_phase(server: Server, database: str, known: set[str] | None = None) -> str | None:
     """The phase of the database's running run (None when none runs), read with SQL so that
-    polling it costs one short query."""
+    polling it costs one short query. Runs in `known` (e.g. an earlier SIGKILLed run, whose
+    row stays `running`) are not this run."""
     with server.connect(database) as conn, conn.cursor() as cur:
-        cur.execute("SELECT phase FROM tag_runs WHERE status = 'running'")
-        row = cur.fetchone()
-    return None if row is None else str(row[0])
+        cur.execute("SELECT run_id, phase FROM tag_runs WHERE status = 'running'")
+        phases = [str(phase) for run_id, phase in cur.fetchall() if run_id not in (known or ())]
+    return phases[0] if phases else None
 
 
 def wait_for_phase(
-    server: Server, database: str, phase: str, alive: Any, timeout: float = 120.0
+    server: Server,
+    database: str,
+    phase: str,
+    alive: Any,
+    timeout: float = 120.0,
+    known: set[str] | None = None,
 ) -> bool:
-    """Poll until a running run of `database` is in `phase`; False when `alive()` turns false
-    first (the run finished). Bounded by `timeout`."""
+    """Poll until a running run of `database` (not in `known`) is in `phase`; False when
+    `alive()` turns false first (the run finished). Bounded by `timeout`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if running_phase(server, database) == phase:
+        if running_phase(server, database, known) == phase:
             return True
         if not alive():
             return False

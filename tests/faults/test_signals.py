@@ -41,7 +41,7 @@ from tests.faults.support import (
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.spark, pytest.mark.slow]
 
-SIGNALS = int(os.environ.get("TAGSYS_FAULT_SIGNALS", "4"))
+SIGNALS = int(os.environ.get("TAGSYS_FAULT_SIGNALS", "3"))
 ROOT = Path(__file__).resolve().parents[2]
 GROUP_EXIT_TIMEOUT = 60.0
 
@@ -135,7 +135,7 @@ def test_signalled_runs_lose_nothing(
 
             sent = False
             try:
-                if wait_for_phase(server, work, "write", alive, timeout=300):
+                if wait_for_phase(server, work, "write", alive, timeout=300, known=known):
                     time.sleep(rng.uniform(0.0, 1.0))  # a random moment of the write phase
                     if alive():
                         process.send_signal(signum)
