@@ -17,10 +17,10 @@ import sqlalchemy as sa
 
 from bench.rulegen import BenchTag
 from tagsys.demo import loader as demo_loader
-from tagsys.engine.merge import TagInfo, details_json, ids_json
 from tagsys.store import repository
 from tagsys.store.db import create_store_engine
 from tagsys.store.migrate import upgrade
+from tagsys.tagsets import TagInfo, details_json, ids_json
 
 NAIVE_TABLE = "bench_naive"
 BULK_TABLE = "bench_bulk"

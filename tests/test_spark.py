@@ -17,7 +17,7 @@ def test_package_zip_is_importable_without_the_installed_package(tmp_path: Path)
     archive = package_zip(str(tmp_path))
     code = (
         "import sys; sys.path[:0] = [sys.argv[1]]; "
-        "import tagsys.engine.merge as m, tagsys.settings as s; "
+        "import tagsys.tagsets as m, tagsys.settings as s; "
         "assert m.__file__.startswith(sys.argv[1]), m.__file__; "
         "assert s.env_file_values('local')['spark_master'] == 'local[*]'"
     )

@@ -11,13 +11,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tagsys.engine.merge import TagInfo, TagScope, merge_tags
 from tagsys.lake.catalog import LakeCatalog
 from tagsys.rules.reference import evaluate_rule
 from tagsys.rules.validate import parse_rule
 from tagsys.store import repository
 from tagsys.store.db import create_store_engine
 from tagsys.store.migrate import upgrade
+from tagsys.tagsets import TagInfo, TagScope, merge_tags
 
 AS_OF = date(2024, 6, 30)
 

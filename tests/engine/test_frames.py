@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tagsys.engine.frames import DetailFragments
-from tagsys.engine.merge import TagInfo, details_json
+from tagsys.tagsets import TagInfo, details_json
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -154,8 +154,8 @@ def test_writer_result_does_not_depend_on_batch_size_for_a_repeated_user(sqlite_
     scope tags: the outcome depends on where the batch boundary falls."""
     from datetime import UTC, datetime
 
-    from tagsys.engine.merge import TagInfo, TagScope
     from tagsys.store import migrate, writer
+    from tagsys.tagsets import TagInfo, TagScope
 
     migrate.upgrade(sqlite_url)
     rows = [("a", [1]), ("b", [2]), ("b", [3])]

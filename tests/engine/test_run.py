@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from tagsys.api import TagSystemAPI
-from tagsys.engine.merge import TagScope
 from tagsys.errors import DataError, UsageError
 from tagsys.store import repository
 from tagsys.store.db import create_store_engine
+from tagsys.tagsets import TagScope
 from tests.engine.lakes import (
     AS_OF,
     ORDERS,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tagsys.engine.merge import TagInfo, TagScope
 from tagsys.store import writer
+from tagsys.tagsets import TagInfo, TagScope
 
 T1 = datetime(2026, 1, 1, 8, 0, 0, 123456, tzinfo=UTC)
 T2 = datetime(2026, 1, 2, 8, 0, 0, 654321, tzinfo=UTC)

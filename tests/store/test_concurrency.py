@@ -13,12 +13,12 @@ from typing import Any, TypeVar
 import pytest
 import sqlalchemy as sa
 
-from tagsys.engine.merge import TagScope, merge_tags
 from tagsys.store import writer
 from tagsys.store.adapters import MySQLAdapter, StoreAdapter
 from tagsys.store.db import create_store_engine
 from tagsys.store.repository import read_user_tags
 from tagsys.store.writer import RowWriter, WriteRequest, write_rows
+from tagsys.tagsets import TagScope, merge_tags
 
 from .support import DEFINITIONS, T1, T2, request_for
 

@@ -10,13 +10,13 @@ import pymysql
 import pytest
 import sqlalchemy as sa
 
-from tagsys.engine.merge import TagScope
 from tagsys.errors import StoreError
 from tagsys.store import writer
 from tagsys.store.adapters import EXISTING_ROWS_SCHEMA
 from tagsys.store.db import engine_adapter
 from tagsys.store.repository import read_user_tags
 from tagsys.store.writer import WriteCounts, write_rows
+from tagsys.tagsets import TagScope
 
 from .support import DEFINITIONS, T1, T2, T3, request_for
 

@@ -9,7 +9,6 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
-from tagsys.engine.merge import TagInfo, TagScope, details_json
 from tagsys.errors import StoreError
 from tagsys.store import repository
 from tagsys.store.adapters import MySQLAdapter
@@ -25,6 +24,7 @@ from tagsys.store.writer import (
     write_partition,
     write_rows,
 )
+from tagsys.tagsets import TagInfo, TagScope, details_json
 
 DEFS = {1: TagInfo("one", "c"), 2: TagInfo("two", "c"), 3: TagInfo("three", "c")}
 

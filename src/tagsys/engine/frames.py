@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import reduce
 from typing import TYPE_CHECKING
 
-from tagsys.engine.merge import TagInfo, TagScope
+from tagsys.tagsets import TagInfo, TagScope
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession

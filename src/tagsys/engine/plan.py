@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Literal
 
-from tagsys.engine.merge import TagInfo, TagScope
 from tagsys.errors import FieldError, UsageError
+from tagsys.tagsets import TagInfo, TagScope
 
 if TYPE_CHECKING:
     from pyspark.sql import Column

@@ -13,7 +13,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tagsys.engine.merge import TagInfo, canonical_json, parse_details, parse_ids
 from tagsys.errors import StoreError
 from tagsys.store.db import Bind, transaction
 from tagsys.store.runs import (  # noqa: F401  (re-exported beside the other records)
@@ -34,6 +33,7 @@ from tagsys.store.schema import (
     tag_rules,
     user_tags,
 )
+from tagsys.tagsets import TagInfo, canonical_json, parse_details, parse_ids
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 _ALLOWED_FROM: dict[str, frozenset[str]] = {

@@ -21,15 +21,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from tagsys.engine.merge import (
-    TagInfo,
-    TagScope,
-    details_json,
-    ids_json,
-    merge_tags,
-    parse_details,
-    parse_ids,
-)
 from tagsys.errors import StoreError
 from tagsys.store.adapters import EXISTING_ROWS_SCHEMA, Retry, StoreAdapter, as_text, chunks
 from tagsys.store.db import (
@@ -38,6 +29,15 @@ from tagsys.store.db import (
     describe,
     engine_adapter,
     statement_error,
+)
+from tagsys.tagsets import (
+    TagInfo,
+    TagScope,
+    details_json,
+    ids_json,
+    merge_tags,
+    parse_details,
+    parse_ids,
 )
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,8 @@
-"""Merge arithmetic of SPEC section 5, as plain Python: new(u) = (old(u) - S) ∪ computed(u)."""
+"""Tag-set arithmetic of SPEC section 5, as plain Python: new(u) = (old(u) - S) ∪ computed(u).
+
+Shared by the engine (planning, Spark merge) and the store (writers, repository); it imports
+neither, so the store never depends on the engine.
+"""
 
 from __future__ import annotations
 
