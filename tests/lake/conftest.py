@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lake_helpers import write_parquet
+
+from tests.lake.lake_helpers import write_parquet
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from lake_helpers import write_parquet
 
 from tagsys.errors import FieldError, LakeError
 from tagsys.lake.catalog import LakeCatalog
+from tests.lake.lake_helpers import write_parquet
 
 
 def test_discovers_visible_table_folders(lake: Path) -> None:

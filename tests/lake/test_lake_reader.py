@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from lake_helpers import write_parquet
 
 from tagsys.errors import LakeError
 from tagsys.lake.catalog import LakeCatalog
 from tagsys.lake.reader import find_duplicate_user_ids, read_snapshot
+from tests.lake.lake_helpers import write_parquet
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
