@@ -1,4 +1,4 @@
-"""Small, unfamiliar lakes for engine tests, and an independent expected-result computation."""
+"""Small, unfamiliar lakes for engine tests; expectations come from `tests.oracle`."""
 
 from __future__ import annotations
 
@@ -11,13 +11,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tagsys.lake.catalog import LakeCatalog
-from tagsys.rules.reference import evaluate_rule
-from tagsys.rules.validate import parse_rule
 from tagsys.store import repository
 from tagsys.store.db import create_store_engine
 from tagsys.store.migrate import upgrade
-from tagsys.tagsets import TagInfo, TagScope, merge_tags
+from tests.oracle import computed_tags, merged
 
 AS_OF = date(2024, 6, 30)
 
@@ -149,6 +146,15 @@ SHOP_TAGS: dict[int, tuple[str, str, list[dict[str, Any]]]] = {
 }
 
 
+ADULT: dict[int, tuple[str, str, list[dict[str, Any]]]] = {
+    201: (
+        "adult",
+        "people",
+        [{"logic": "AND", "conditions": [{"field": "age", "operator": ">=", "value": 18}]}],
+    )
+}
+
+
 def load_tags(db_url: str, tags: Mapping[int, tuple[str, str, Sequence[Any]]]) -> None:
     upgrade(db_url)
     engine = create_store_engine(db_url)
@@ -161,48 +167,19 @@ def load_tags(db_url: str, tags: Mapping[int, tuple[str, str, Sequence[Any]]]) -
         engine.dispose()
 
 
-def lake_rows(root: Path, as_of: date) -> dict[str, dict[str, Any]]:
-    """Every user's values keyed by column alias, read with pyarrow (not Spark)."""
-    catalog = LakeCatalog(str(root))
-    rows: dict[str, dict[str, Any]] = {}
-    for name in catalog.tables:
-        snapshot = catalog.snapshot_for(name, as_of)
-        for path in snapshot.paths:
-            for record in pq.read_table(path).to_pylist():
-                uid = record.pop("user_id")
-                values = rows.setdefault(uid, {})
-                values.update({f"{name}__{k}": v for k, v in record.items() if k != "dt"})
-    return rows
-
-
 def expected_tags(
     root: Path, tags: Mapping[int, tuple[str, str, Sequence[Any]]], as_of: date
 ) -> dict[str, set[int]]:
-    """The SPEC's semantics, computed with the pure-Python reference evaluator."""
-    schema = LakeCatalog(str(root)).schema()
-    parsed = {t: [parse_rule(r, schema) for r in rules] for t, (_, _, rules) in tags.items()}
-    result = {}
-    for uid, row in lake_rows(root, as_of).items():
-        result[uid] = {
-            t
-            for t, rules in parsed.items()
-            if any(evaluate_rule(r, row, schema, as_of) for r in rules)
-        }
-    return result
+    """computed(u) per the SPEC, by `tests.oracle` (which shares no code with the product)."""
+    return computed_tags(root, tags, as_of)
 
 
 def expected_after(
     old: Mapping[str, list[int]],
     computed: Mapping[str, set[int]],
-    scope: TagScope,
+    scope: set[int],
     users: Sequence[str] | None = None,
 ) -> dict[str, list[int]]:
     """new(u) = (old(u) - S) ∪ computed(u) for the run's users; others unchanged."""
-    infos = {0: TagInfo("x", "y")}
     everyone = set(old) | set(computed) if users is None else set(users)
-    result = {u: list(v) for u, v in old.items()}
-    for uid in everyone:
-        new, _ = merge_tags(old.get(uid, []), {}, computed.get(uid, set()), scope, infos)
-        if new or uid in old:
-            result[uid] = new
-    return result
+    return merged(old, computed, scope, everyone)

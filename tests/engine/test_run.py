@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
+from sqlalchemy import text
 
 from tagsys.api import TagSystemAPI
 from tagsys.errors import DataError, UsageError
 from tagsys.store import repository
 from tagsys.store.db import create_store_engine
-from tagsys.tagsets import TagScope
 from tests.engine.lakes import (
+    ADULT,
     AS_OF,
+    CUSTOMERS,
     ORDERS,
     SHOP_TAGS,
     expected_after,
@@ -64,14 +68,34 @@ def test_task_all_equals_reference_and_rerun_writes_nothing(
 
 
 def test_as_of_moves_relative_dates_and_partition(shop: TagSystemAPI, shop_lake: Path) -> None:
-    later = AS_OF.replace(day=15, month=7)
+    """as_of 2024-08-20 reads `orders` dt=2024-07-31 (not dt=2024-06-29), where every amount
+    is 1e9, and moves `recent_days`/`days_ago` with it."""
+    later = date(2024, 8, 20)
     shop.run(shop.request("task-all", as_of=AS_OF))
+    before = ids(shop)
     summary = shop.run(shop.request("task-all", as_of=later))
-    assert summary.succeeded
+    assert summary.succeeded, summary.render()
     expected = {u: sorted(t) for u, t in expected_tags(shop_lake, SHOP_TAGS, later).items()}
     got = ids(shop)
     assert {u: got.get(u, []) for u in expected} == expected
-    assert summary.rows_updated > 0
+    # the partition switch, stated without any expectation code: every user with an order
+    # row (i % 5 != 1) spent 1e9 in dt=2024-07-31, so holds 101; in dt=2024-06-29 few did.
+    buyers = {f"u{i:04d}" for i in range(60) if i % 5 != 1}
+    assert {u for u, t in got.items() if 101 in t} == buyers
+    assert sum(101 in t for t in before.values()) < len(buyers) // 2
+    # relative dates: no last order is within 7 days of 2024-08-20, so 104 holds only by its
+    # second rule: channel store and joined at least 100 days before 2024-08-20.
+    store_veterans = {
+        f"u{i:04d}"
+        for i in range(60)
+        if i % 5 != 1
+        and i % 3 == 2
+        and i % 7 != 3
+        and AS_OF - timedelta(days=(i * 17) % 400) <= later - timedelta(days=100)
+    }
+    assert {u for u, t in got.items() if 104 in t} == store_veterans
+    assert {u for u, t in before.items() if 104 in t} - store_veterans, "recency must drop some"
+    assert summary.rows_updated == sum(before[u] != got[u] for u in before)
 
 
 def test_task_tags_touches_only_its_tags(shop: TagSystemAPI, shop_lake: Path) -> None:
@@ -98,7 +122,7 @@ def test_task_tags_touches_only_its_tags(shop: TagSystemAPI, shop_lake: Path) ->
     summary = shop.run(shop.request("task-tags", tag_ids=[101, 103], as_of=AS_OF))
     assert summary.succeeded
     computed = expected_tags(shop_lake, {t: SHOP_TAGS[t] for t in (101, 103)}, AS_OF)
-    scope = TagScope(frozenset({101, 103}))
+    scope = {101, 103}
     assert ids(shop) == {
         u: v for u, v in expected_after(old, computed, scope).items() if v or u in old
     }
@@ -236,6 +260,74 @@ def test_unknown_tag_id_is_a_usage_error(shop: TagSystemAPI) -> None:
         shop.run(shop.request("task-tags", tag_ids=[999], as_of=AS_OF))
 
 
-def test_load_tags_helper_is_idempotent(db_url: str) -> None:
-    load_tags(db_url, SHOP_TAGS)
-    load_tags(db_url, SHOP_TAGS)
+def _customer(uid: str | None, age: int) -> dict[str, object]:
+    return {"user_id": uid, "age": age, "city": "x", "vip": False, "joined": AS_OF}
+
+
+@pytest.mark.parametrize("nulls", [1, 2])
+def test_rows_without_a_user_id_are_skipped(
+    make_api, sqlite_url: str, tmp_path: Path, nulls: int
+) -> None:
+    """A lake row without a user id belongs to no one: no row for it, not counted as a user,
+    and two of them are not a duplicate user."""
+    lake = tmp_path / "lake"
+    rows = [_customer("u1", 30)] + [_customer(None, 40 + n) for n in range(nulls)]
+    write_table(lake, "customers", rows, CUSTOMERS)
+    load_tags(sqlite_url, ADULT)
+    api: TagSystemAPI = make_api(sqlite_url, lake)
+    summary = api.run(api.request("task-all", as_of=AS_OF))
+    assert summary.succeeded, summary.render()
+    assert (summary.users_evaluated, summary.rows_inserted) == (1, 1)
+    assert ids(api) == {"u1": [201]}
+
+
+INT_USERS = pa.schema([("user_id", pa.int64()), ("age", pa.int32())])
+
+
+def test_integer_user_ids_are_text_next_to_a_non_numeric_existing_row(
+    make_api, sqlite_url: str, tmp_path: Path
+) -> None:
+    """User ids are compared as text: a BIGINT-keyed lake works beside a stored row whose id
+    is not a number; that row (not in the lake) loses the run's tags on all-user and listed
+    runs."""
+    lake = tmp_path / "lake"
+    write_table(
+        lake, "customers", [{"user_id": 1, "age": 30}, {"user_id": 2, "age": 10}], INT_USERS
+    )
+    load_tags(sqlite_url, ADULT)
+    engine = create_store_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO user_tags (user_id, tag_ids, tag_details, created_time, updated_time)"
+                " VALUES ('legacy-x', '[201]', '{}', '2020-01-01 00:00:00', '2020-01-01 00:00:00')"
+            )
+        )
+    engine.dispose()
+    api: TagSystemAPI = make_api(sqlite_url, lake)
+    summary = api.run(api.request("task-all", as_of=AS_OF))
+    assert summary.succeeded, summary.render()
+    assert ids(api) == {"1": [201], "legacy-x": []}
+    summary = api.run(api.request("task-users", user_ids=["1", "2", "legacy-x"], as_of=AS_OF))
+    assert summary.succeeded, summary.render()
+    assert ids(api) == {"1": [201], "legacy-x": []}
+    assert (summary.rows_inserted, summary.rows_updated) == (0, 0)
+
+
+def test_task_tags_summary_has_every_requested_tag_with_status_and_counts(
+    make_api, sqlite_url: str, shop_lake: Path
+) -> None:
+    """task-tags 101,105 with 105 inactive: 101 is `ok` with its matches, all added on an
+    empty store; 105 is `cleared` with nothing matched, added or removed."""
+    load_tags(sqlite_url, SHOP_TAGS)
+    engine = create_store_engine(sqlite_url)
+    repository.upsert_tag(
+        bind=engine, tag_id=105, tag_name="no orders", tag_category="activity", is_active=False
+    )
+    engine.dispose()
+    api: TagSystemAPI = make_api(sqlite_url, shop_lake)
+    summary = api.run(api.request("task-tags", tag_ids=[101, 105], as_of=AS_OF))
+    holders = sum(101 in t for t in expected_tags(shop_lake, SHOP_TAGS, AS_OF).values())
+    outcomes = {t.tag_id: (t.status, t.matched, t.added, t.removed) for t in summary.tags}
+    assert outcomes == {101: ("ok", holders, holders, 0), 105: ("cleared", 0, 0, 0)}
+    assert summary.rows_inserted == holders

@@ -6,11 +6,15 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pyarrow as pa
+
 from tagsys.api import TagSystemAPI
 from tagsys.store import repository
 from tagsys.store.db import create_store_engine
+from tagsys.tasks.base import BaseTagTask
 from tagsys.tasks.registry import default_registry
-from tests.engine.lakes import AS_OF, SHOP_TAGS, expected_tags, load_tags
+from tests.engine.lakes import AS_OF, SHOP_TAGS, expected_tags, load_tags, write_table
+from tests.oracle import read_lake
 
 PLUGIN = '''
 from pyspark.sql import functions as F
@@ -55,11 +59,9 @@ def test_new_task_file_is_discovered_and_runs_as_own_job(
         sys.modules.pop("shop_tasks", None)
 
     expected = expected_tags(shop_lake, SHOP_TAGS, AS_OF)
-    from tests.engine.lakes import lake_rows
-
-    rows = lake_rows(shop_lake, AS_OF)
+    rows = read_lake(shop_lake, AS_OF)
     for uid, tags in expected.items():
-        if 101 in tags and rows[uid].get("customers__city") != "上海":
+        if 101 in tags and rows[uid].get("customers", {}).get("city") != "上海":
             tags.discard(101)
     engine = create_store_engine(sqlite_url)
     stored = {u: r.tag_ids for u, r in repository.read_user_tags(bind=engine).items()}
@@ -73,3 +75,81 @@ def test_seed_task_class_with_other_name_falls_back_to_rule_task() -> None:
     assert default_registry.get(1, "高净值用户").__name__ == "HighNetWorthUserTask"
     assert default_registry.get(1, "something else").__name__ == "RuleTagTask"
     assert default_registry.get(12345).__name__ == "RuleTagTask"
+
+
+def ids(db_url: str) -> dict[str, list[int]]:
+    engine = create_store_engine(db_url)
+    try:
+        return {u: r.tag_ids for u, r in repository.read_user_tags(bind=engine).items()}
+    finally:
+        engine.dispose()
+
+
+def test_own_job_task_sees_users_missing_from_its_primary_source(
+    make_api, sqlite_url: str, shop_lake: Path
+) -> None:
+    """A task class run as its own job (a hook overridden, changing nothing) tags exactly the
+    users its rule holds for, including users absent from its primary table: they have nulls
+    (SPEC 3), so `amount is_null` (tag 105) holds for them."""
+
+    class NoOrdersTask(BaseTagTask):
+        tag_id = 105
+        domain = "review"
+        data_sources = {"primary": "orders", "secondary": "customers"}  # noqa: RUF012
+
+        def post_process_result(self, tagged_users):  # type: ignore[no-untyped-def]
+            return tagged_users  # same result, but forces the own-job path
+
+    tags = {105: SHOP_TAGS[105]}
+    load_tags(sqlite_url, tags)
+    try:
+        api: TagSystemAPI = make_api(sqlite_url, shop_lake)
+        summary = api.run(api.request("task-all", as_of=AS_OF))
+        assert summary.succeeded, summary.render()
+    finally:
+        default_registry.unregister(105)
+    expected = {u: sorted(t) for u, t in expected_tags(shop_lake, tags, AS_OF).items() if t}
+    got = ids(sqlite_url)
+    missing = sorted(set(expected) - set(got))
+    assert got == expected, f"users the rule holds for but never tagged: {missing[:5]}"
+
+
+TWO_CHANNELS = pa.schema([("user_id", pa.string()), ("channel", pa.string())])
+
+
+def test_own_job_task_reads_a_qualified_field_from_the_named_table(
+    make_api, sqlite_url: str, tmp_path: Path
+) -> None:
+    """A task run as its own job reads a qualified field `b.channel` from table b, even when
+    its primary source `a` has a column of the same name."""
+    lake = tmp_path / "lake"
+    write_table(
+        lake,
+        "a",
+        [{"user_id": "u1", "channel": "x"}, {"user_id": "u2", "channel": "y"}],
+        TWO_CHANNELS,
+    )
+    write_table(
+        lake,
+        "b",
+        [{"user_id": "u1", "channel": "y"}, {"user_id": "u2", "channel": "x"}],
+        TWO_CHANNELS,
+    )
+    rule = {"logic": "AND", "conditions": [{"field": "b.channel", "operator": "=", "value": "x"}]}
+    load_tags(sqlite_url, {202: ("b is x", "t", [rule])})
+
+    class ChannelTask(BaseTagTask):
+        tag_id = 202
+        domain = "review"
+        data_sources = {"primary": "a", "secondary": "b"}  # noqa: RUF012
+
+        def preprocess_data(self, raw_data):  # type: ignore[no-untyped-def]
+            return raw_data
+
+    try:
+        api: TagSystemAPI = make_api(sqlite_url, lake)
+        summary = api.run(api.request("task-all", as_of=AS_OF))
+        assert summary.succeeded, summary.render()
+    finally:
+        default_registry.unregister(202)
+    assert ids(sqlite_url) == {"u2": [202]}

@@ -342,3 +342,15 @@ def test_written_at_default_zone_matters_not(migrated_url: str, engine: sa.Engin
 
 def _md5(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 100])
+def test_a_user_seen_twice_gets_the_union_whatever_the_batch_size(
+    migrated_url: str, engine: sa.Engine, batch_size: int
+) -> None:
+    """Two rows of one user in one write are one user: the union of their tags, wherever
+    the batch boundary falls between them."""
+    rows = [("a", [1]), ("b", [2]), ("b", [3])]
+    write_rows(request_for(migrated_url, batch_size=batch_size), rows)
+    writer.dispose_engines()
+    assert _state(engine) == {"a": [1], "b": [2, 3]}
