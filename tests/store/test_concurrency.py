@@ -132,20 +132,45 @@ def test_writers_with_overlapping_scopes_end_in_one_of_the_serial_orders(
     assert all(final[u] in (a_then_b[u], b_then_a[u]) for u in final)
 
 
-def _slow_planning(monkeypatch: pytest.MonkeyPatch, pause: float) -> None:
-    """Widen the window between reading a batch and writing it, as a busy executor would."""
+def _both_read_before_either_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each writer plans its batch (having read the rows), then waits for the other to have
+    read too: the interleaving that loses an update without row locks, every time."""
     real_plan = writer.plan_batch
+    barrier = threading.Barrier(2)
 
-    def slow_plan(*args: Any, **kwargs: Any) -> writer.BatchPlan:
-        time.sleep(pause)
-        return real_plan(*args, **kwargs)
+    def plan_then_meet(*args: Any, **kwargs: Any) -> writer.BatchPlan:
+        plan = real_plan(*args, **kwargs)
+        barrier.wait(timeout=60)
+        return plan
 
-    monkeypatch.setattr(writer, "plan_batch", slow_plan)
+    monkeypatch.setattr(writer, "plan_batch", plan_then_meet)
 
 
-def _two_writers_on_the_same_users(url: str, adapter: StoreAdapter) -> State:
+def _first_planner_waits_for_a_blocked_writer(
+    monkeypatch: pytest.MonkeyPatch, engine: sa.Engine
+) -> None:
+    """The first writer to plan holds its row locks until the other writer is seen waiting
+    for them (InnoDB LOCK WAIT): the overlap is certain, not left to thread timing."""
+    real_plan = writer.plan_batch
+    first = threading.Lock()
+
+    def plan_then_hold(*args: Any, **kwargs: Any) -> writer.BatchPlan:
+        plan = real_plan(*args, **kwargs)
+        if first.acquire(blocking=False):  # only the first call ever waits
+            _wait_for_lock_wait(engine, str(engine.url.database))
+        return plan
+
+    monkeypatch.setattr(writer, "plan_batch", plan_then_hold)
+
+
+def _two_writers_on_the_same_users(
+    url: str, adapter: StoreAdapter, interleave: Callable[[], None]
+) -> State:
+    """Store old-user [8], then let writers of tag 1 and tag 2 write new-user and old-user
+    at once, interleaved by `interleave` (called once the initial row is stored)."""
     engine = create_store_engine(url)
     write_rows(request_for(url, written_at=T1), [("old-user", [8])])
+    interleave()
     requests = [request_for(url, scope=TagScope(frozenset({tag})), written_at=T2) for tag in (1, 2)]
     rows = [[("new-user", [tag]), ("old-user", [tag])] for tag in (1, 2)]
     run_together(
@@ -163,13 +188,14 @@ def _two_writers_on_the_same_users(url: str, adapter: StoreAdapter) -> State:
 def test_naive_read_merge_write_loses_an_update(
     mariadb_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Proves the next test has teeth: without row locks, one writer's tag vanishes."""
+    """Proves the next test has teeth: without row locks, when both writers read before
+    either writes, one writer's tag vanishes."""
     from tagsys.store.migrate import upgrade
 
     upgrade(mariadb_url)
-    _slow_planning(monkeypatch, 0.3)
-
-    state = _two_writers_on_the_same_users(mariadb_url, NaiveMySQLAdapter())
+    state = _two_writers_on_the_same_users(
+        mariadb_url, NaiveMySQLAdapter(), lambda: _both_read_before_either_writes(monkeypatch)
+    )
 
     ids = {user: tag_ids for user, (tag_ids, _) in state.items()}
     assert ids["new-user"] in ([1], [2])
@@ -180,12 +206,18 @@ def test_naive_read_merge_write_loses_an_update(
 def test_locked_read_merge_write_keeps_both_updates(
     mariadb_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """With row locks, a writer that wants rows another writer has read waits for its
+    commit, then merges with what it wrote: both tags stay."""
     from tagsys.store.migrate import upgrade
 
     upgrade(mariadb_url)
-    _slow_planning(monkeypatch, 0.3)
-
-    state = _two_writers_on_the_same_users(mariadb_url, MySQLAdapter())
+    observer = create_store_engine(mariadb_url)
+    state = _two_writers_on_the_same_users(
+        mariadb_url,
+        MySQLAdapter(),
+        lambda: _first_planner_waits_for_a_blocked_writer(monkeypatch, observer),
+    )
+    observer.dispose()
 
     ids = {user: tag_ids for user, (tag_ids, _) in state.items()}
     assert ids == {"new-user": [1, 2], "old-user": [1, 2, 8]}
