@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -13,7 +14,8 @@ SCRIPT = ROOT / "environments" / "local" / "init_data.sh"
 
 def run(command: str, data: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TAGSYS_", "MYSQL_"))}
-    env.update(TAGSYS_DATA_DIR=str(data), DEMO_USERS="120")
+    # the interpreter running these tests, not whatever .venv holds
+    env.update(TAGSYS_DATA_DIR=str(data), DEMO_USERS="120", TAGSYS_PYTHON=sys.executable)
     args = [str(SCRIPT)] + ([command] if command else [])
     return subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, check=False)
 

@@ -10,7 +10,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
-PY="$ROOT/.venv/bin/python"
+# TAGSYS_PYTHON: the interpreter to run (default ./.venv/bin/python, installed if missing)
+PY="${TAGSYS_PYTHON:-$ROOT/.venv/bin/python}"
 [ -x "$PY" ] || { ./scripts/install.sh; }
 USERS="${DEMO_USERS:-10000}"
 run() { "$PY" main.py --env "${TAG_SYSTEM_ENV:-local}" "$@"; }

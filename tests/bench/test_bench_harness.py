@@ -17,11 +17,11 @@ if str(ROOT) not in sys.path:
 from bench import sqlgen  # noqa: E402
 from bench.rulegen import bench_tags  # noqa: E402
 from bench.run import BenchConfig, run_benchmark  # noqa: E402
+from tests.conftest import MYSQL_SERVER_URL  # noqa: E402
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-MYSQL_SERVER_URL = "mysql+pymysql://root@127.0.0.1:3306"
 REPORT_KEYS = {"users", "tags", "machine", "phases", "rows_written", "baselines", "ratios"}
 RATIO_KEYS = {
     "compute_vs_spark_sql",
@@ -98,15 +98,19 @@ def test_harness_on_sqlite(spark: SparkSession, tmp_path: Path) -> None:
 @pytest.mark.spark
 @pytest.mark.mariadb
 def test_harness_on_mariadb(spark: SparkSession, tmp_path: Path) -> None:
+    """On the server of TAGSYS_TEST_MYSQL_URL; the harness drops its database itself, and
+    the test drops it too when the harness failed half-way."""
     import sqlalchemy as sa
 
     name = f"tagsys_bench_test_{uuid.uuid4().hex[:8]}"
-    result = run_benchmark(_small(f"{MYSQL_SERVER_URL}/{name}", tmp_path), spark=spark)
-    _check(result, with_bulk=True)
     server = sa.create_engine(MYSQL_SERVER_URL)
     try:
+        result = run_benchmark(_small(f"{MYSQL_SERVER_URL}/{name}", tmp_path), spark=spark)
+        _check(result, with_bulk=True)
         with server.connect() as conn:
             found = conn.execute(sa.text("SHOW DATABASES LIKE :n"), {"n": name}).all()
+        assert found == [], "the harness must drop its database"
     finally:
+        with server.begin() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
         server.dispose()
-    assert found == []

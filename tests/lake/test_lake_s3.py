@@ -1,4 +1,4 @@
-"""Discovery on s3:// against moto's in-process S3 server (needs the `moto[server]` extra)."""
+"""Discovery on s3:// against moto's in-process S3 server (`moto[server]` is a dev dependency)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,12 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
+from moto import server as moto_server
 
 from tagsys.errors import LakeError
 from tagsys.lake.catalog import LakeCatalog
 from tagsys.lake.filesystem import S3Options, open_root
 from tagsys.rules.validate import validate_rule
-
-moto_server = pytest.importorskip("moto.server", reason="needs moto[server]")
 
 BUCKET = "lake-bucket"
 
