@@ -28,4 +28,5 @@ PY
 fi
 
 .venv/bin/ruff check .
+.venv/bin/mypy
 .venv/bin/python -m pytest -p no:cacheprovider -q "$@"

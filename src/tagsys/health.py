@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -46,7 +47,7 @@ def run_checks(api: TagSystemAPI) -> HealthReport:
         ("spark", _spark),
     )
     for name, probe in probes:
-        report.checks.append(_attempt(name, lambda probe=probe: probe(api)))
+        report.checks.append(_attempt(name, functools.partial(probe, api)))
     return report
 
 

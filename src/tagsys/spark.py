@@ -84,17 +84,17 @@ RUN_CONF: dict[str, str] = {"spark.sql.codegen.wholeStage": "false"}
 @contextmanager
 def run_conf(session: SparkSession, values: Mapping[str, str]) -> Iterator[None]:
     """Set session settings for one run, then put the previous values back."""
-    previous = {key: session.conf.get(key, None) for key in values}
+    previous: dict[str, str | None] = {key: session.conf.get(key, None) for key in values}
     for key, value in values.items():
         session.conf.set(key, value)
     try:
         yield
     finally:
-        for key, value in previous.items():
-            if value is None:
+        for key, old in previous.items():
+            if old is None:
                 session.conf.unset(key)
             else:
-                session.conf.set(key, value)
+                session.conf.set(key, old)
 
 
 def _driver_java_options(master: str) -> dict[str, str]:

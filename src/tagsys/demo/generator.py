@@ -89,16 +89,16 @@ def generate_lake(
     """Write the demo tables under `root`; return each table's folder."""
     if users < 1:
         raise DataError(f"the demo lake needs at least 1 user, got {users}")
-    days = sorted(set(partition_dates or ()))
+    days: list[date | None] = [*sorted(set(partition_dates or ()))] or [None]
     folders = {table: Path(root) / table for table in TABLES}
     with ExitStack() as stack:
         writers = {
             (table, day): stack.enter_context(pq.ParquetWriter(_file(folder, day), SCHEMAS[table]))
             for table, folder in folders.items()
-            for day in (days or [None])
+            for day in days
         }
         for chunk in _chunks(users, as_of, seed):
-            for index, day in enumerate(days or [None]):
+            for index, day in enumerate(days):
                 if day is not None and index > 0:
                     _apply_changes(chunk, seed, index, day)
                 for table in TABLES:
@@ -132,7 +132,7 @@ def _draw(rng: np.random.Generator, start: int, n: int, as_of: int) -> _Chunk:
     recent = rng.random(n) < 0.05
     registered_ago = np.where(recent, rng.integers(0, 60, n), rng.integers(60, 3650, n))
     total = np.round(rng.lognormal(10.0, 1.5, n), 2)
-    columns = {
+    columns: dict[str, np.ndarray] = {
         "age": rng.integers(16, 80, n).astype(np.int32),
         "user_level": rng.choice(len(USER_LEVELS), n, p=USER_LEVEL_WEIGHTS),
         "kyc_status": rng.choice(len(KYC_STATUSES), n, p=KYC_WEIGHTS),

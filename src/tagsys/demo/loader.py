@@ -23,10 +23,14 @@ from tagsys.store.migrate import ensure_schema
 class TagData(Protocol):
     """A tag definition with its rules, as plain data (SeedTag, the benchmark's tags...)."""
 
-    tag_id: int
-    tag_name: str
-    tag_category: str
-    rules: Sequence[Mapping[str, Any]]
+    @property
+    def tag_id(self) -> int: ...
+    @property
+    def tag_name(self) -> str: ...
+    @property
+    def tag_category(self) -> str: ...
+    @property
+    def rules(self) -> Sequence[Mapping[str, Any]]: ...
 
 
 def load_seed_tags(db_url: str, *, replace_edited: bool = True) -> int:

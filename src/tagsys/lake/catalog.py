@@ -77,7 +77,7 @@ class LakeCatalog:
             )
         if callable(self._spark):
             self._spark = self._spark()
-        return self._spark  # type: ignore[return-value]
+        return self._spark
 
     def snapshot_for(self, table: str, as_of: date) -> TableSnapshot:
         """What a run on `as_of` reads: the partition of as_of, or the latest one before it."""

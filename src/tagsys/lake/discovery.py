@@ -97,7 +97,7 @@ def _first_data_file(root: LakeRoot, folder: str) -> str:
             f"lake folder '{root.uri_for(folder)}' holds no data files; check that the table "
             "was written completely"
         )
-    return files[0].path
+    return str(files[0].path)
 
 
 def _read_footer(root: LakeRoot, path: str) -> pa.Schema:

@@ -78,7 +78,7 @@ class LakeTable:
     def snapshot(self, partitions: tuple[date, ...] | None = None) -> TableSnapshot:
         """The rows to read: the given partitions, or the whole table if it is unpartitioned."""
         if self.partition_column is None or partitions is None:
-            paths = (self.location,) if self.location else ()
+            paths: tuple[str, ...] = (self.location,) if self.location else ()
             return TableSnapshot(self.name, self.user_id_column, paths, self.catalog_table)
         values = tuple(self.partitions[d] for d in partitions)
         paths = ()

@@ -9,7 +9,7 @@ a condition on null is false, except `is_null`), so NOT and OR behave two-valued
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import reduce
@@ -167,7 +167,7 @@ def _dates(value: Any) -> Any:
     return parse_iso_date(value)
 
 
-_COMPARE = {
+_COMPARE: dict[str, Callable[[Column, Column], Column]] = {
     "=": operator.eq,
     "!=": operator.ne,
     ">": operator.gt,
@@ -186,7 +186,8 @@ def _predicate(op: str, ref: Column, value: Any, as_of: date) -> Column:
     if op in _COMPARE:
         return _COMPARE[op](ref, _lit(value))
     if op in _TEXT_METHOD:
-        return getattr(ref, _TEXT_METHOD[op])(_lit(value))
+        text_test: Callable[[Column], Column] = getattr(ref, _TEXT_METHOD[op])
+        return text_test(_lit(value))
     if op == "in":
         return ref.isin(*[_lit(item) for item in value])
     if op in ("in_range", "date_between"):

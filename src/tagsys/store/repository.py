@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -96,7 +96,8 @@ def _load_definitions(bind: Bind, *, active_only: bool) -> list[TagDefinition]:
     with transaction(bind) as conn:
         tag_rows = conn.execute(tags).all()
         by_tag: dict[int, list[tuple[int, str]]] = {}
-        for tag_id, rule_id, text in conn.execute(rules):
+        rule_rows = cast("sa.Result[int, int, str]", conn.execute(rules))
+        for tag_id, rule_id, text in rule_rows:
             by_tag.setdefault(tag_id, []).append((rule_id, text))
     return [
         TagDefinition(
@@ -174,7 +175,14 @@ def _upsert_by_id(
             return row_id
         values = {key.name: row_id, **values}
     result = conn.execute(sa.insert(table).values(**values))
-    return row_id if row_id is not None else int(result.inserted_primary_key[0])
+    return row_id if row_id is not None else _inserted_id(result)
+
+
+def _inserted_id(result: sa.CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    if key is None:
+        raise StoreError("the store returned no id for an inserted row: check the table's primary key")
+    return int(key[0])
 
 
 def replace_rules(
@@ -204,7 +212,7 @@ def replace_rules(
             stmt = sa.insert(tag_rules).values(
                 tag_id=tag_id, rule_conditions=sa.type_coerce(text, sa.Text), is_active=True
             )
-            ids.append(int(conn.execute(stmt).inserted_primary_key[0]))
+            ids.append(_inserted_id(conn.execute(stmt)))
         return ids
 
 

@@ -58,7 +58,7 @@ def _utc_now_mysql(element: utc_now, compiler: Any, **kw: Any) -> str:
     return "CURRENT_TIMESTAMP(6)"
 
 
-MYSQL_TABLE_OPTIONS: dict[str, str] = {
+MYSQL_TABLE_OPTIONS: dict[str, Any] = {
     "mysql_engine": "InnoDB",
     "mysql_charset": "utf8mb4",
     "mysql_collate": "utf8mb4_bin",

@@ -207,7 +207,7 @@ class RowWriter:
                 self.bulk_engine,
                 self.adapter,
                 self.request.max_attempts,
-                lambda conn, part=part: self._insert_chunk(conn, part),
+                functools.partial(self._insert_chunk, rows=part),
             )
             if inserted == part.num_rows:
                 total += WriteCounts(inserted=inserted)
@@ -463,7 +463,9 @@ def _raw_connection(engine: sa.Engine, adapter: StoreAdapter, attempt: int, atte
     try:
         return engine.raw_connection()
     except Exception as exc:  # the pool raises the driver's own errors here, unwrapped
-        orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+        orig: BaseException = (
+            exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc
+        )
         if adapter.retry_kind(orig) is None or attempt == attempts:
             raise connection_error(engine.url, exc) from exc
         _give_up_or_wait(engine, exc, attempt, attempts)
