@@ -6,13 +6,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pytest
 
 from tagsys.api import TagSystemAPI
-from tagsys.errors import LakeError
 from tagsys.store import repository
 from tagsys.store.db import create_store_engine
-from tests.engine.lakes import ADULT, AS_OF, CUSTOMERS, load_tags, write_table
+from tests.engine.lakes import ADULT, AS_OF, load_tags, write_table
 
 
 def ids(db_url: str) -> dict[str, list[int]]:
@@ -44,18 +42,3 @@ def test_change_column_timestamp_is_dated_in_the_configured_time_zone(
     summary = api.run(api.request("incremental", days=0, as_of=AS_OF))
     assert summary.succeeded, summary.render()
     assert ids(sqlite_url) == {"u1": [201]}
-
-
-def test_a_table_without_partitions_or_change_column_is_refused(
-    make_api, sqlite_url: str, tmp_path: Path
-) -> None:
-    """Incremental runs cannot see changes in a plain table: refused, naming the table and
-    the setting to configure, before anything is written."""
-    lake = tmp_path / "lake"
-    row = {"user_id": "u1", "age": 30, "city": "x", "vip": False, "joined": AS_OF}
-    write_table(lake, "customers", [row], CUSTOMERS)
-    load_tags(sqlite_url, ADULT)
-    api: TagSystemAPI = make_api(sqlite_url, lake)
-    with pytest.raises(LakeError, match=r"customers.*change_columns"):
-        api.run(api.request("incremental", days=1, as_of=AS_OF))
-    assert ids(sqlite_url) == {}
