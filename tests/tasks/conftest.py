@@ -1,0 +1,3 @@
+from tests.engine.conftest import make_api, shop_lake
+
+__all__ = ["make_api", "shop_lake"]
