@@ -6,14 +6,18 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from pyspark.sql import SparkSession
 
 from tagsys.cli import main
+from tagsys.demo.seed_tags import SEED_TAGS
 from tagsys.store import migrate, repository
 from tagsys.store.db import create_store_engine
+from tests.oracle import computed_tags
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,7 +50,15 @@ def test_demo_health_list_validate_run_and_explain(workdir: Path, capsys) -> Non
 
     assert cli("--mode", "task-all", "--as-of", "2024-06-30", "--json") == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["status"] == "completed" and summary["rows_inserted"] > 0
+    tags = {t.tag_id: (t.tag_name, t.tag_category, t.rules) for t in SEED_TAGS}
+    computed = computed_tags(workdir / "data" / "lake", tags, date(2024, 6, 30))
+    tagged = sum(1 for t in computed.values() if t)
+    assert (summary["status"], summary["rows_inserted"], summary["rows_updated"]) == (
+        "completed",
+        tagged,
+        0,
+    )
+    assert summary["users_evaluated"] == len(computed) == 300
     assert cli("--mode", "task-tags", "--tag-ids", "1,3,5", "--as-of", "2024-06-30", "--json") == 0
     again = json.loads(capsys.readouterr().out)
     assert (again["rows_inserted"], again["rows_updated"]) == (0, 0)
@@ -121,3 +133,54 @@ def test_main_py_runs_as_a_script(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert migrate.head_revision() in result.stdout
     assert (tmp_path / "data" / "tagsys.db").exists()
+
+
+def count_rows(db: Path, table: str) -> int:
+    engine = create_store_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_clean_data_clears_tags_user_tags_and_runs(workdir: Path, capsys) -> None:
+    assert cli("--mode", "demo", "--users", "60", "--as-of", "2024-06-30") == 0
+    assert cli("--mode", "task-all", "--as-of", "2024-06-30") == 0
+    db = workdir / "data" / "tagsys.db"
+    assert count_rows(db, "user_tags") > 0 and count_rows(db, "tag_runs") == 1
+    capsys.readouterr()
+    assert cli("--mode", "clean-data") == 0
+    out = capsys.readouterr().out
+    assert all(t in out for t in ("user_basic_info", "user_asset_summary", "user_activity_summary"))
+    tables = ("user_tags", "tag_runs", "tag_rules", "tag_definition", "tag_category")
+    assert {t: count_rows(db, t) for t in tables} == dict.fromkeys(tables, 0)
+    assert not (workdir / "data" / "lake" / "user_basic_info").exists()
+    assert cli("--mode", "migrate") == 0, "the schema stays"
+
+
+def _main_py(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TAGSYS_", "MYSQL_"))}
+    base.pop("LOG_LEVEL", None)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), *args],
+        cwd=tmp_path,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_debug_log_level_adds_the_traceback(tmp_path: Path) -> None:
+    """The seed's LOG_LEVEL=DEBUG (like --log-level DEBUG) shows the traceback under the
+    one-line error; without it there is only the line."""
+    args = ("--env", "local", "--mode", "task-tags", "--tag-ids", "1", "--lake-uri", "missing")
+    plain = _main_py(tmp_path, *args)
+    debug = _main_py(tmp_path, *args, LOG_LEVEL="DEBUG")
+    assert plain.returncode == debug.returncode == 1
+    assert plain.stderr.splitlines()[-1].startswith("Error: ") and "missing" in plain.stderr
+    assert "Traceback" not in plain.stderr
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert "Error: " in debug.stderr
