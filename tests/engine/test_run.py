@@ -331,3 +331,28 @@ def test_task_tags_summary_has_every_requested_tag_with_status_and_counts(
     outcomes = {t.tag_id: (t.status, t.matched, t.added, t.removed) for t in summary.tags}
     assert outcomes == {101: ("ok", holders, holders, 0), 105: ("cleared", 0, 0, 0)}
     assert summary.rows_inserted == holders
+
+
+def test_task_users_listed_user_with_a_row_who_left_the_lake(
+    shop: TagSystemAPI, shop_lake: Path
+) -> None:
+    """A listed user in no lake table loses the tags of S (not the others); the row stays."""
+    engine = create_store_engine(shop.db_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO user_tags (user_id, tag_ids, tag_details, created_time, updated_time)"
+                " VALUES ('ghost', '[101,103,999]', '{}', '2020-01-01 00:00:00',"
+                " '2020-01-01 00:00:00')"
+            )
+        )
+    engine.dispose()
+    summary = shop.run(
+        shop.request("task-users", user_ids=["ghost", "u0003"], tag_ids=[101], as_of=AS_OF)
+    )
+    assert summary.succeeded, summary.render()
+    computed = expected_tags(shop_lake, {101: SHOP_TAGS[101]}, AS_OF)
+    want = {"ghost": [103, 999]} | ({"u0003": [101]} if computed.get("u0003") else {})
+    assert ids(shop) == want
+    assert (summary.users_evaluated, summary.rows_updated) == (2, 1)
+    assert next(t for t in summary.tags if t.tag_id == 101).removed == 1
