@@ -26,11 +26,13 @@ def test_every_part_healthy(sqlite_url: str, tmp_path: Path, spark: SparkSession
     report = _api(sqlite_url, tmp_path / "lake", spark, tmp_path).health()
     assert [(c.name, c.ok) for c in report.checks] == [
         ("store", True),
+        ("runs", True),
         ("lake", True),
         ("java", True),
         ("spark", True),
     ]
-    lake = report.checks[1].detail
+    assert report.checks[1].detail == "no runs recorded yet"
+    lake = report.checks[2].detail
     assert "2 tables" in lake and "orders (4 columns, 3 partitions up to 2024-07-31)" in lake
     assert "customers (5 columns)" in lake
     assert report.ok and report.render().endswith("healthy")
@@ -41,7 +43,12 @@ def test_unmigrated_store_and_missing_lake_fail_and_the_rest_still_runs(
 ) -> None:
     report = _api(sqlite_url, tmp_path / "no-lake", spark, tmp_path).health()
     status = {c.name: c.ok for c in report.checks}
-    assert status == {"store": False, "lake": False, "java": True, "spark": True}
+    assert (status["store"], status["lake"], status["java"], status["spark"]) == (
+        False,
+        False,
+        True,
+        True,
+    )
     assert "schema at nothing" in report.checks[0].detail
     assert "run --mode migrate" in report.checks[0].detail
     assert not report.ok

@@ -24,7 +24,7 @@ from tagsys.api import (
     run_specific_tags,
     run_specific_users_tags,
 )
-from tagsys.store import repository
+from tagsys.store import repository, runs
 from tagsys.store.db import create_store_engine
 from tagsys.tasks.base import BaseTagTask
 from tagsys.tasks.registry import default_registry
@@ -44,10 +44,10 @@ def stored_ids(db_url: str) -> dict[str, list[int]]:
         engine.dispose()
 
 
-def run_row(db_url: str, run_id: str) -> repository.RunRecord:
+def run_row(db_url: str, run_id: str) -> runs.RunRecord:
     engine = create_store_engine(db_url)
     try:
-        record = repository.get_run(bind=engine, run_id=run_id)
+        record = runs.get_run(bind=engine, run_id=run_id)
     finally:
         engine.dispose()
     assert record is not None, f"run {run_id} has no tag_runs row"
@@ -55,8 +55,8 @@ def run_row(db_url: str, run_id: str) -> repository.RunRecord:
 
 
 def test_boolean_calls_and_last_summary(shop: TagSystemAPI, shop_lake: Path) -> None:
-    """True on success; False on a failed tag (its summary in last_summary) and on an error
-    (last_summary unchanged)."""
+    """True on success; False on a failed tag and on an error, each with its summary in
+    last_summary."""
     assert shop.last_summary is None
     assert shop.run_task_all_users_all_tags(as_of=AS_OF) is True
     first = shop.last_summary
@@ -71,7 +71,9 @@ def test_boolean_calls_and_last_summary(shop: TagSystemAPI, shop_lake: Path) -> 
     assert [t.tag_id for t in failed.failed_tags] == [103]
 
     assert shop.run_task_specific_tags([999], as_of=AS_OF) is False  # unknown id: an error
-    assert shop.last_summary is failed
+    errored = shop.last_summary
+    assert errored is not None and errored is not failed and not errored.succeeded
+    assert errored.error is not None and "999" in errored.error
 
     users = ["u0002", "u0004"]
     assert shop.run_task_specific_users_specific_tags(users, [101], as_of=AS_OF) is True
