@@ -104,6 +104,7 @@ def test_today_uses_the_configured_zone() -> None:
 def test_the_seeds_environment_variable_names(monkeypatch: pytest.MonkeyPatch) -> None:
     """TAG_SYSTEM_ENV, SPARK_MASTER_URL and LOG_LEVEL keep working."""
     monkeypatch.setenv("TAG_SYSTEM_ENV", "glue-dev")
+    monkeypatch.setenv("TAGSYS_DB_URL", "mysql+pymysql://u:p@db.example:3306/tag_system")
     monkeypatch.setenv("SPARK_MASTER_URL", "spark://seed:7077")
     monkeypatch.setenv("LOG_LEVEL", "DEBUG")
     s = load_settings()
