@@ -245,8 +245,8 @@ def _rules_index_steps(conn: sa.Connection) -> list[Step]:
 
 def _has_unique_user_id(conn: sa.Connection) -> bool:
     inspector = sa.inspect(conn)
-    keys = [i["column_names"] for i in inspector.get_indexes("user_tags") if i.get("unique")]
-    keys += [u["column_names"] for u in inspector.get_unique_constraints("user_tags")]
+    keys = [list(i["column_names"]) for i in inspector.get_indexes("user_tags") if i.get("unique")]
+    keys += [list(u["column_names"]) for u in inspector.get_unique_constraints("user_tags")]
     return ["user_id"] in keys
 
 
@@ -280,10 +280,11 @@ def _backfill_steps(
 
 
 def _backfill(conn: sa.Connection, sql: str, stamp: datetime) -> None:
-    low, high = conn.execute(sa.text("SELECT MIN(id), MAX(id) FROM user_tags")).one()
-    if low is None:
+    bounds = conn.execute(sa.text("SELECT MIN(id), MAX(id) FROM user_tags")).one()
+    low, high = (int(b) if b is not None else None for b in bounds)
+    if low is None or high is None:
         return
-    for start in range(int(low), int(high) + 1, BACKFILL_CHUNK_IDS):
+    for start in range(low, high + 1, BACKFILL_CHUNK_IDS):
         params = {"lo": start, "hi": start + BACKFILL_CHUNK_IDS - 1, "stamp": stamp}
         conn.execute(sa.text(sql), params)
 
