@@ -12,6 +12,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from tagsys.errors import RunCancelled, TagSysError, UsageError
+from tagsys.stopping import request_stop, stop_requested
 
 if TYPE_CHECKING:
     from tagsys.api import TagSystemAPI
@@ -112,12 +113,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_bounds(args)
         return _dispatch(args)
     except TagSysError as exc:
+        if stop_requested():
+            return _report(exc, f"stopped by SIGTERM ({exc})", 143, level)
         return _report(exc, str(exc), exc.exit_code, level)
     except RunCancelled as exc:
         return _report(exc, f"{exc}; a run in progress was recorded as cancelled", 143, level)
     except KeyboardInterrupt as exc:
         return _report(exc, "interrupted", 130, level)
     except Exception as exc:  # the one boundary: nothing reaches the user as a traceback
+        if stop_requested():
+            return _report(exc, f"stopped by SIGTERM ({type(exc).__name__})", 143, level)
         first = (str(exc).strip().splitlines() or [""])[0][:500]
         message = (
             f"unexpected {type(exc).__name__}: {first}. This is a bug or an unhandled failure "
@@ -156,6 +161,7 @@ def _stop_gracefully_on_sigterm() -> None:
 
     def stop(signum: int, frame: object) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one stop is enough
+        request_stop()
         raise RunCancelled("stopped by SIGTERM")
 
     signal.signal(signal.SIGTERM, stop)

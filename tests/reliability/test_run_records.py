@@ -134,3 +134,29 @@ def test_list_runs_and_health_show_an_abandoned_run(
     assert record.effective_status() == "abandoned"
     assert "abandoned" in text and "box:42 (write)" in text and "run the same request again" in text
     assert "1 abandoned" in health["runs"].detail
+
+
+def test_after_a_stop_request_any_error_ends_the_run_cancelled(sqlite_url: str) -> None:
+    """Interrupting a Spark call can surface as another error than the interruption."""
+    from tagsys.engine.plan import RunRequest
+    from tagsys.engine.recorder import RunRecorder
+    from tagsys.engine.run import new_summary
+    from tagsys.stopping import request_stop, reset
+
+    upgrade(sqlite_url)
+    outcomes = {}
+    for stopped in (False, True):
+        summary = new_summary(RunRequest(mode="task-all", as_of=date(2024, 1, 1)))
+        recorder = RunRecorder(sqlite_url, heartbeat_seconds=60)
+        recorder.start(summary)
+        if stopped:
+            request_stop()
+        try:
+            recorder.fail(summary, RuntimeError("Answer from Java side is empty"))
+        finally:
+            reset()
+        outcomes[stopped] = next(r for r in _runs(sqlite_url) if r.run_id == summary.run_id)
+
+    assert outcomes[False].status == "failed"
+    assert outcomes[True].status == "cancelled"
+    assert "stopped on request" in (outcomes[True].error or "")

@@ -332,3 +332,4 @@ def _wait_for_lock_waits(engine: sa.Engine, database: str, count: int, timeout: 
                 raise AssertionError(f"fewer than {count} transactions waited for a lock")
             time.sleep(0.02)
             conn.rollback()
+            conn.rollback()

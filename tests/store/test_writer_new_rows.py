@@ -162,3 +162,22 @@ def test_a_truncation_behind_many_duplicate_key_warnings_still_fails(mariadb_url
     with pytest.raises(StoreError, match="101 warnings for 100 rows skipped as existing"):
         write_new_rows(request_for(mariadb_url, TagScope(all_tags=True)), rows)
     assert stored(mariadb_url) == {u: ids for u, ids in existing}
+
+
+def test_an_attempt_repeated_after_its_commit_counts_what_the_commit_wrote(url: str) -> None:
+    """A connection that dies after COMMIT but before the reply makes the writer retry; the
+    retry finds the rows as it wants them, stamped with the run's write time: they count as
+    inserted/updated by this run, not as unchanged."""
+    first = request_for(url, TagScope(all_tags=True))
+    write_rows(first, [("a", [1])])
+    request = request_for(url, TagScope(all_tags=True))
+    rows = [("a", [1, 2]), ("b", [3]), ("c", [])]
+
+    done = write_rows(request, rows)
+    again = write_rows(request, rows)  # the same attempt once more, after its commit
+    prepared = write_new_rows(request, [("b", [3])])
+
+    assert done == WriteCounts(inserted=1, updated=1, unchanged=1)
+    assert again == done
+    assert prepared == WriteCounts(inserted=1, updated=0, unchanged=0)
+    assert write_rows(request_for(url, TagScope(all_tags=True)), rows) == WriteCounts(0, 0, 3)

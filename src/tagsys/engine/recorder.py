@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from tagsys.errors import RunCancelled, StoreError, TagSysError
+from tagsys.stopping import stop_requested
 from tagsys.store import runs
 from tagsys.store.db import create_store_engine, transaction
 from tagsys.store.schema import user_tags
@@ -72,10 +73,13 @@ class RunRecorder:
 
     def fail(self, summary: RunSummary, exc: BaseException) -> None:
         """Record a run that stopped on `exc`: cancelled, or failed with the error."""
-        status = "cancelled" if isinstance(exc, RunCancelled | KeyboardInterrupt) else "failed"
+        cancelled = isinstance(exc, KeyboardInterrupt) or stop_requested()
+        status = "cancelled" if cancelled else "failed"
         message = str(exc) or type(exc).__name__
         if not isinstance(exc, TagSysError | KeyboardInterrupt):
             message = f"{type(exc).__name__}: {message}"
+        if cancelled and not isinstance(exc, RunCancelled):
+            message = f"stopped on request ({message})"
         summary.error = message
         summary.final_status = status
         self._close(status, summary, error=message, rows_written=self._rows_written(summary))

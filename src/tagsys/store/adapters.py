@@ -53,8 +53,8 @@ class StoreAdapter:
     BEGIN_WRITE_SQL: ClassVar[str] = "BEGIN"
     SELECT_FOR_MERGE_SQL: ClassVar[str] = ""
     SELECT_FOR_READ_SQL: ClassVar[str] = (
-        "SELECT user_id, tag_ids, tag_details FROM user_tags WHERE user_id IN ({ids})"
-        " ORDER BY user_id"
+        "SELECT user_id, tag_ids, tag_details, created_time, updated_time FROM user_tags"
+        " WHERE user_id IN ({ids}) ORDER BY user_id"
     )
     UPSERT_SQL: ClassVar[str] = ""
     INSERT_NEW_SQL: ClassVar[str] = ""
@@ -90,6 +90,12 @@ class StoreAdapter:
 
     def retry_kind(self, exc: BaseException) -> Retry | None:
         return None
+
+    def same_stamp(self, stored: object, stamp: object) -> bool:
+        """Whether a stored created/updated_time is the write time `stamp` (as bound)."""
+        if isinstance(stored, bytes):
+            stored = stored.decode()
+        return stored == stamp
 
     def read_rows(
         self, cursor: Any, lo_id: int, hi_id: int, user_ids: list[str] | None
@@ -132,7 +138,7 @@ class SQLiteAdapter(StoreAdapter):
     MIGRATES_ON_FIRST_USE = True
     BUSY_TIMEOUT_SECONDS: ClassVar[float] = 60.0
     BEGIN_WRITE_SQL = "BEGIN IMMEDIATE"
-    SELECT_FOR_MERGE_SQL = "SELECT user_id, tag_ids, tag_details FROM user_tags WHERE user_id IN ({ids}) ORDER BY user_id"
+    SELECT_FOR_MERGE_SQL = StoreAdapter.SELECT_FOR_READ_SQL  # BEGIN IMMEDIATE locks the file
     UPSERT_SQL = f"""
         INSERT INTO user_tags ({_UPSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT(user_id) DO UPDATE SET
@@ -193,10 +199,7 @@ class MySQLAdapter(StoreAdapter):
     MAX_CONCURRENT_WRITERS = None
     MIGRATES_ON_FIRST_USE = False
     BEGIN_WRITE_SQL = "START TRANSACTION"
-    SELECT_FOR_MERGE_SQL = (
-        "SELECT user_id, tag_ids, tag_details FROM user_tags WHERE user_id IN ({ids})"
-        " ORDER BY user_id FOR UPDATE"
-    )
+    SELECT_FOR_MERGE_SQL = StoreAdapter.SELECT_FOR_READ_SQL + " FOR UPDATE"
     # Assignments run left to right: the updated_time guard must see the old content.
     UPSERT_SQL = f"""
         INSERT INTO user_tags ({_UPSERT_COLUMNS}) VALUES (%s, %s, %s, %s, %s)

@@ -181,7 +181,9 @@ def _upsert_by_id(
 def _inserted_id(result: sa.CursorResult[Any]) -> int:
     key = result.inserted_primary_key
     if key is None:
-        raise StoreError("the store returned no id for an inserted row: check the table's primary key")
+        raise StoreError(
+            "the store returned no id for an inserted row: check the table's primary key"
+        )
     return int(key[0])
 
 

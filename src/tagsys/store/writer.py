@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -43,8 +43,19 @@ from tagsys.tagsets import (
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Existing = dict[str, tuple[str | None, str | None]]
-"""user_id -> (tag_ids text, tag_details text) as stored."""
+
+
+class StoredRow(NamedTuple):
+    """A user_tags row as the writer reads it before merging."""
+
+    tag_ids: str | None
+    tag_details: str | None
+    ours: str | None = None
+    """'inserted' or 'updated' when the row already carries this run's write time: an earlier
+    attempt committed it, though its connection died before the reply."""
+
+
+Existing = dict[str, StoredRow]
 
 NEW_ROWS_SCHEMA = pa.schema(
     [
@@ -215,10 +226,7 @@ class RowWriter:
             pairs = zip(
                 part.column("user_id").to_pylist(), part.column("computed").to_pylist(), strict=True
             )
-            merged = self.write(pairs)  # our own new rows come back unchanged
-            total += WriteCounts(
-                inserted + merged.inserted, merged.updated, merged.unchanged - inserted
-            )
+            total += self.write(pairs)  # rows this run inserted come back counted as inserted
         return total
 
     def _insert_chunk(self, conn: Any, rows: pa.Table) -> int:
@@ -245,7 +253,9 @@ class RowWriter:
                 if not dry_run:
                     cursor.execute(self.adapter.BEGIN_WRITE_SQL)
                 users = [uid for uid, _ in batch]
-                existing = _lock_existing(cursor, self.adapter, users, lock=not dry_run)
+                existing = _lock_existing(
+                    cursor, self.adapter, users, self.request, lock=not dry_run
+                )
                 plan = plan_batch(batch, existing, self.request, self.adapter)
                 if dry_run:
                     conn.rollback()
@@ -279,7 +289,7 @@ def plan_batch(
         if (old is None and not new_ids) or (
             old is not None and (new_ids, new_details) == (sorted(set(old_ids)), old_details)
         ):
-            plan.counts.unchanged += 1
+            _count_unchanged(plan.counts, old)
             continue
         if old is None:
             plan.counts.inserted += 1
@@ -289,13 +299,24 @@ def plan_batch(
     return plan
 
 
+def _count_unchanged(counts: WriteCounts, old: StoredRow | None) -> None:
+    """A row already as this run wants it: unchanged, unless this run's own earlier attempt
+    wrote it (then it counts as what that attempt did)."""
+    if old is not None and old.ours == "inserted":
+        counts.inserted += 1
+    elif old is not None and old.ours == "updated":
+        counts.updated += 1
+    else:
+        counts.unchanged += 1
+
+
 def _parse_existing(
-    user_id: str, old: tuple[str | None, str | None] | None
+    user_id: str, old: StoredRow | None
 ) -> tuple[list[int], dict[int, dict[str, Any]]]:
     if old is None:
         return [], {}
     try:
-        return _parse_stored(*old)
+        return _parse_stored(old.tag_ids, old.tag_details)
     except (ValueError, TypeError, AttributeError) as exc:
         raise StoreError(
             f"user_tags row of user {user_id!r} holds malformed JSON ({exc}): "
@@ -333,16 +354,24 @@ def _sorted_batch(pending: dict[str, set[int]]) -> list[tuple[str, list[int]]]:
 
 
 def _lock_existing(
-    cursor: Any, adapter: StoreAdapter, user_ids: list[str], lock: bool = True
+    cursor: Any,
+    adapter: StoreAdapter,
+    user_ids: list[str],
+    request: WriteRequest,
+    lock: bool = True,
 ) -> Existing:
     """The stored rows of `user_ids`, locked for the merge (or only read, with lock=False)."""
     existing: Existing = {}
+    stamp = adapter.timestamp_param(request.written_at)
     select = adapter.SELECT_FOR_MERGE_SQL if lock else adapter.SELECT_FOR_READ_SQL
     for chunk in chunks(user_ids, adapter.MAX_IN_PARAMS):
         sql = select.format(ids=adapter.placeholders(len(chunk)))
         cursor.execute(sql, chunk)
-        for user_id, ids_text, details_text in cursor.fetchall():
-            existing[user_id] = (as_text(ids_text), as_text(details_text))
+        for user_id, ids_text, details_text, created, updated in cursor.fetchall():
+            ours = None
+            if adapter.same_stamp(updated, stamp):
+                ours = "inserted" if adapter.same_stamp(created, stamp) else "updated"
+            existing[user_id] = StoredRow(as_text(ids_text), as_text(details_text), ours)
     return existing
 
 
