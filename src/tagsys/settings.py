@@ -3,6 +3,7 @@ environment's config file (`config/<env>.toml`) > defaults. Environments are dat
 
 from __future__ import annotations
 
+import os
 import tomllib
 from contextvars import ContextVar
 from datetime import date, datetime
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (
     AliasChoices,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -61,6 +63,16 @@ class Settings(BaseSettings):
     aws_region: str | None = Field(None, validation_alias=_alias("aws_region", "AWS_REGION"))
     glue_job_name: str | None = None
     require_confirmation: bool = False
+    # AWS Glue (glue-dev, glue-prod): see tagsys.glue and the README's Glue section.
+    scripts_bucket: str | None = None
+    glue_role_arn: str | None = None
+    db_secret_id: str | None = None
+    glue_version: str = "6.0"
+    glue_worker_type: str = "G.1X"
+    glue_workers: int = Field(2, ge=2, le=299)
+    glue_timeout_minutes: int = Field(120, ge=1, le=10_080)
+    glue_max_retries: int = Field(0, ge=0, le=10)
+    glue_connection: str | None = None
 
     mysql_host: str | None = Field(None, validation_alias=_alias("mysql_host", "MYSQL_HOST"))
     mysql_port: int = Field(3306, validation_alias=_alias("mysql_port", "MYSQL_PORT"))
@@ -78,6 +90,7 @@ class Settings(BaseSettings):
     s3_secret_key: SecretStr | None = Field(
         None, validation_alias=_alias("s3_secret_key", "S3_SECRET_KEY")
     )
+    _secret_db_url: str | None = PrivateAttr(None)
 
     @field_validator("env")
     @classmethod
@@ -100,13 +113,18 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _no_silent_embedded_store(self) -> Settings:
         """The embedded SQLite file is for `local` with a local Spark only."""
-        if not self.database_url.startswith("sqlite"):
+        if self.db_url is not None:
+            if not self.db_url.get_secret_value().startswith("sqlite"):
+                return self
+        elif self.mysql_host or self.db_secret_id:
             return self
         if self.env != "local":
             raise ValueError(
                 f"environment '{self.env}' has no store configured and would fall back to the "
                 "embedded SQLite file: set TAGSYS_DB_URL (mysql+pymysql://USER:PASSWORD@HOST:PORT/"
-                "DATABASE) or the MYSQL_HOST, MYSQL_USER, MYSQL_PASSWORD, MYSQL_DATABASE variables"
+                "DATABASE), the MYSQL_HOST, MYSQL_USER, MYSQL_PASSWORD, MYSQL_DATABASE variables "
+                f"(or the seed's {SEED_PREFIXES.get(self.env, '')}MYSQL_* ones), or "
+                "TAGSYS_DB_SECRET_ID (an AWS Secrets Manager secret with the RDS credentials)"
             )
         if not self.spark_master.startswith("local"):
             raise ValueError(
@@ -125,13 +143,25 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _EnvFileSource(settings_cls))
+        return (
+            init_settings,
+            env_settings,
+            _SeedVariablesSource(settings_cls),
+            _EnvFileSource(settings_cls),
+        )
 
     @property
     def database_url(self) -> str:
-        """The store's SQLAlchemy URL: TAGSYS_DB_URL, else the seed's MYSQL_*, else SQLite."""
+        """The store's SQLAlchemy URL: TAGSYS_DB_URL, else the Secrets Manager secret
+        `db_secret_id` (read once, on first use), else the seed's MYSQL_*, else SQLite."""
         if self.db_url is not None:
             return _absolute_sqlite(self.db_url.get_secret_value())
+        if self.db_secret_id:
+            if self._secret_db_url is None:
+                from tagsys.glue.secrets import store_url_from_secret
+
+                self._secret_db_url = store_url_from_secret(self)
+            return self._secret_db_url
         if self.mysql_host:
             from sqlalchemy import URL
 
@@ -179,6 +209,90 @@ def _absolute_sqlite(url: str) -> str:
     )
 
 
+SEED_PREFIXES = {"glue-dev": "DEV_", "glue-prod": "PROD_"}
+"""The seed's variables of the Glue environments (`DEV_MYSQL_HOST`, `PROD_S3_BUCKET`, ...)."""
+SEED_VARIABLES = {
+    "S3_BUCKET": "scripts_bucket",
+    "GLUE_ROLE_ARN": "glue_role_arn",
+    "MYSQL_HOST": "mysql_host",
+    "MYSQL_PORT": "mysql_port",
+    "MYSQL_DATABASE": "mysql_database",
+    "MYSQL_USERNAME": "mysql_user",
+    "MYSQL_PASSWORD": "mysql_password",
+    "DB_SECRET_ID": "db_secret_id",
+    "GLUE_CONNECTION": "glue_connection",
+}
+SEED_ENV_FILES = {"glue-dev": ".env.dev", "glue-prod": ".env.prod"}
+_SEED_ENV: ContextVar[str | None] = ContextVar("_SEED_ENV", default=None)
+
+
+def seed_env_file(env: str) -> Path | None:
+    """The environment's `.env.dev` / `.env.prod`: TAGSYS_ENV_FILE, else the first one found
+    in the working directory or its parents (the seed runs `deploy.py` from a subfolder)."""
+    explicit = os.environ.get("TAGSYS_ENV_FILE")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"TAGSYS_ENV_FILE={explicit} is not a file; fix or unset it")
+        return path
+    name = SEED_ENV_FILES.get(env)
+    if name is None:
+        return None
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """`KEY=VALUE` lines (optionally `export KEY=VALUE`, quoted values, # comments)."""
+    values: dict[str, str] = {}
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigError(f"{path}:{number} is not a KEY=VALUE line; fix or remove it")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def seed_values(env: str) -> dict[str, Any]:
+    """Settings from the seed's prefixed variables: the process environment first, then the
+    environment's `.env` file. `<P>DATA_S3_BUCKET` sets the lake to `s3://BUCKET/hive`."""
+    prefix = SEED_PREFIXES.get(env)
+    if prefix is None:
+        return {}
+    env_file = seed_env_file(env)
+    variables = {**(read_env_file(env_file) if env_file else {}), **os.environ}
+    values: dict[str, Any] = {}
+    for suffix, field in SEED_VARIABLES.items():
+        if variables.get(prefix + suffix):
+            values[field] = variables[prefix + suffix]
+    if variables.get(prefix + "DATA_S3_BUCKET"):
+        values["lake_uri"] = f"s3://{variables[prefix + 'DATA_S3_BUCKET']}/hive"
+    for name in ("AWS_REGION", "TAGSYS_DB_SECRET_ID"):
+        if env_file and name not in os.environ and variables.get(name):
+            values[name.removeprefix("TAGSYS_").lower()] = variables[name]
+    return values
+
+
+class _SeedVariablesSource(PydanticBaseSettingsSource):
+    """The seed's `DEV_*` / `PROD_*` variables and `.env.dev` / `.env.prod` (below TAGSYS_*)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        env = _SEED_ENV.get()
+        return seed_values(env) if env else {}
+
+
 class _EnvFileSource(PydanticBaseSettingsSource):
     """Values of the environment's config file, set by `load_settings` for this build."""
 
@@ -208,18 +322,18 @@ def load_settings(
     env: str | None = None, config_file: Path | None = None, **overrides: Any
 ) -> Settings:
     """Build the settings for `env` with `overrides` (CLI flags) taking precedence."""
-    import os
-
     env = env or os.environ.get("TAGSYS_ENV") or os.environ.get("TAG_SYSTEM_ENV") or "local"
     if env not in ENVIRONMENTS:
         raise ConfigError(f"unknown environment '{env}'; use one of {', '.join(ENVIRONMENTS)}")
     given = {k: v for k, v in overrides.items() if v is not None}
     token = _FILE_VALUES.set(env_file_values(env, config_file))
+    seed_token = _SEED_ENV.set(env)
     try:
         return Settings(env=env, **given)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from exc
     finally:
+        _SEED_ENV.reset(seed_token)
         _FILE_VALUES.reset(token)
 
 

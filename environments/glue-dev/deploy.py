@@ -1,0 +1,12 @@
+"""The seed's deploy step: `cd environments/glue-dev && python deploy.py` is
+`tagsys deploy --env glue-dev` (options pass through: --dry-run, --yes, --glue-version)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
+
+from tagsys.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["deploy", "--env", "glue-dev", *sys.argv[1:]]))
