@@ -50,7 +50,14 @@ def test_every_seed_example(text: str, expected: JobArgs) -> None:
 
 
 def test_equals_form_and_flags_and_optional_ones() -> None:
-    argv = ["s.py", "--tag_mode=task-users", "--user_ids", "a, b", "--as_of=2024-06-30", "--dry_run"]
+    argv = [
+        "s.py",
+        "--tag_mode=task-users",
+        "--user_ids",
+        "a, b",
+        "--as_of=2024-06-30",
+        "--dry_run",
+    ]
     got = parse_job_args(argv)
     assert got.mode == "task-users" and got.user_ids == ("a", "b")
     assert got.as_of == date(2024, 6, 30) and got.dry_run is True
@@ -68,7 +75,9 @@ def test_run_arguments_override_defaults_last_wins() -> None:
 
 
 def test_settings_arguments_pass_through() -> None:
-    got = parse_job_args(["s", "--mode", "health", "--lake_uri", "s3://b/hive", "--db_secret_id", "x"])
+    got = parse_job_args(
+        ["s", "--mode", "health", "--lake_uri", "s3://b/hive", "--db_secret_id", "x"]
+    )
     assert got.settings == {"lake_uri": "s3://b/hive", "db_secret_id": "x"}
 
 

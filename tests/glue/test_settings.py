@@ -85,7 +85,9 @@ def test_secrets_manager_credentials_reach_the_store_url(aws, monkeypatch, caplo
     monkeypatch.setenv("DEV_DB_SECRET_ID", "tagsys/glue-dev/mysql")
     caplog.set_level(logging.DEBUG)
     s = load_settings("glue-dev")
-    assert s.database_url == "mysql+pymysql://glue:s3cr3t-Pw%21@db.internal:3307/tags?charset=utf8mb4"
+    assert (
+        s.database_url == "mysql+pymysql://glue:s3cr3t-Pw%21@db.internal:3307/tags?charset=utf8mb4"
+    )
     assert "s3cr3t" not in s.safe_database_url and "s3cr3t" not in repr(s)
     assert "s3cr3t" not in caplog.text
 
@@ -102,7 +104,9 @@ def test_rds_managed_secret_takes_host_from_settings(aws, monkeypatch) -> None:
 def test_missing_or_malformed_secret_is_a_clear_error(aws, monkeypatch) -> None:
     monkeypatch.setenv("TAGSYS_DB_SECRET_ID", "nope")
     s = load_settings("glue-dev")  # the secret is read on first use, not at load
-    with pytest.raises(ConfigError, match=r"secret 'nope'.*ResourceNotFoundException.*GetSecretValue"):
+    with pytest.raises(
+        ConfigError, match=r"secret 'nope'.*ResourceNotFoundException.*GetSecretValue"
+    ):
         _ = s.database_url
     _put_secret("half", {"username": "u", "password": "hidden-pw"})
     monkeypatch.setenv("TAGSYS_DB_SECRET_ID", "half")

@@ -26,7 +26,17 @@ GLUE_MODES = (
     "incremental",
     "list-runs",
 )
-RUN_ARGUMENTS = ("tag_mode", "mode", "env", "tag_ids", "user_ids", "days", "as_of", "dry_run", "log_level")
+RUN_ARGUMENTS = (
+    "tag_mode",
+    "mode",
+    "env",
+    "tag_ids",
+    "user_ids",
+    "days",
+    "as_of",
+    "dry_run",
+    "log_level",
+)
 SETTING_ARGUMENTS = (
     "lake_uri",
     "mysql_host",
@@ -119,9 +129,13 @@ def job_args_from(options: Mapping[str, str]) -> JobArgs:
         )
     mode = options.get("tag_mode") or options.get("mode")
     if not mode:
-        raise UsageError(f"the job needs --tag_mode (or the seed's --mode): one of {', '.join(GLUE_MODES)}")
+        raise UsageError(
+            f"the job needs --tag_mode (or the seed's --mode): one of {', '.join(GLUE_MODES)}"
+        )
     if mode not in GLUE_MODES:
-        raise UsageError(f"--tag_mode '{mode}' is not a job mode; use one of {', '.join(GLUE_MODES)}")
+        raise UsageError(
+            f"--tag_mode '{mode}' is not a job mode; use one of {', '.join(GLUE_MODES)}"
+        )
     return JobArgs(
         mode=mode,
         env=options.get("env") or None,

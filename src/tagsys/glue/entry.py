@@ -64,7 +64,9 @@ def execute_glue_job(
     from tagsys.glue.args import GLUE_MODES
 
     if mode not in GLUE_MODES:
-        raise UsageError(f"mode '{mode}' is not a Glue job mode; use one of {', '.join(GLUE_MODES)}")
+        raise UsageError(
+            f"mode '{mode}' is not a Glue job mode; use one of {', '.join(GLUE_MODES)}"
+        )
     if mode == "task-tags" and not tag_ids:
         raise UsageError("task-tags needs tag ids (tag_ids=[1, 3, 5], or --tag_ids 1,3,5)")
     if mode == "task-users" and not user_ids:
@@ -125,13 +127,17 @@ def _other(api: TagSystemAPI, mode: str) -> GlueJobResult:
 
         problems = api.validate_rules()
         if problems:
-            raise RunError(f"{len(problems)} rule problem(s) in '{env}':\n{render_problems(problems)}")
+            raise RunError(
+                f"{len(problems)} rule problem(s) in '{env}':\n{render_problems(problems)}"
+            )
         return GlueJobResult(mode, env, render_problems(problems))
     if mode == "migrate":
         from tagsys.store.migrate import upgrade
 
         revision = upgrade(api.db_url)
-        return GlueJobResult(mode, env, f"store {api.settings.safe_database_url} at revision {revision}")
+        return GlueJobResult(
+            mode, env, f"store {api.settings.safe_database_url} at revision {revision}"
+        )
     from tagsys.introspect import render_runs
 
     return GlueJobResult(mode, env, render_runs(api.list_runs()))

@@ -33,7 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     glue_job: Any = None
     try:
         args = parse_job_args(argv)
-        env = args.env or os.environ.get("TAGSYS_ENV") or os.environ.get("TAG_SYSTEM_ENV") or "local"
+        env = (
+            args.env or os.environ.get("TAGSYS_ENV") or os.environ.get("TAG_SYSTEM_ENV") or "local"
+        )
         load_settings(env, **args.settings)  # settings are refused before Spark starts
         spark, glue_job = glue_session(argv)
         result = execute_glue_job(
@@ -94,7 +96,9 @@ def glue_session(argv: Sequence[str]) -> tuple[SparkSession, Any]:
 
 def _configure_logging(level: str) -> None:
     logging.basicConfig(
-        stream=sys.stdout, level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        stream=sys.stdout,
+        level=logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("tagsys").setLevel(level)
 

@@ -100,7 +100,9 @@ def store_url_from_secret(settings: Settings, client: Any = None) -> str:
     try:
         port = int(value.get("port") or settings.mysql_port)
     except (TypeError, ValueError):
-        raise ConfigError(f"AWS Secrets Manager secret '{secret_id}': port is not a number") from None
+        raise ConfigError(
+            f"AWS Secrets Manager secret '{secret_id}': port is not a number"
+        ) from None
     return URL.create(
         "mysql+pymysql",
         username=str(value["username"]),
