@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tagsys.errors import RunCancelled, TagSysError, UsageError
@@ -16,6 +17,7 @@ from tagsys.stopping import request_stop, stop_requested
 
 if TYPE_CHECKING:
     from tagsys.api import TagSystemAPI
+    from tagsys.settings import Settings
 
 RUN_MODES = ("task-all", "task-tags", "task-users", "incremental")
 MODES = (
@@ -30,6 +32,7 @@ MODES = (
     "demo",
     "clean-data",
     "list-runs",
+    "deploy",
 )
 DESTRUCTIVE_MODES = frozenset({"init-db", "generate-data", "demo", "clean-data"})
 """Modes that replace or delete data: refused outside `local` unless confirmed."""
@@ -65,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lake-uri", help="lake root (overrides TAGSYS_LAKE_URI)")
     p.add_argument("--spark-master", help="Spark master (overrides TAGSYS_SPARK_MASTER)")
     p.add_argument("--log-level", default=None, help="DEBUG shows tracebacks")
+    p.add_argument("--glue-version", help="deploy: AWS Glue version (6.0 default, 5.1, 5.0)")
+    p.add_argument(
+        "--print-iam-policy",
+        action="store_true",
+        help="deploy: print the least-privilege policy of the job's role and stop",
+    )
+    p.add_argument("--wheel", type=Path, help="deploy: a prebuilt tagsys wheel to upload")
     return p
 
 
@@ -93,6 +103,9 @@ def _date(text: str) -> date:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["deploy"]:  # `tagsys deploy --env glue-dev` is `--mode deploy`
+        argv = ["--mode", "deploy", *argv[1:]]
     args = build_parser().parse_args(argv)
     level = (
         args.log_level
@@ -185,39 +198,63 @@ def _dispatch(args: argparse.Namespace) -> int:
         "lake_uri": args.lake_uri,
         "spark_master": args.spark_master,
     }
+    if args.mode == "deploy":
+        return _deploy(args, overrides)
     with TagSystemAPI(args.env, args.log_level, **overrides) as api:
-        _confirm(api, args)
+        _confirm(api.settings, args)
         handler = _HANDLERS.get(args.mode, _run)
         return handler(api, args)
 
 
-def _needs_confirmation(api: TagSystemAPI, args: argparse.Namespace) -> str | None:
+def _needs_confirmation(settings: Settings, args: argparse.Namespace) -> str | None:
     """Why this mode must be confirmed here, or None."""
-    env = api.settings.env
+    env = settings.env
     if args.mode in DESTRUCTIVE_MODES and env != "local":
         return f"--mode {args.mode} deletes or replaces data, and the environment is '{env}'"
-    writes = args.mode in (*DESTRUCTIVE_MODES, "migrate", *RUN_MODES) and not args.dry_run
-    if writes and api.settings.require_confirmation:
+    writes = args.mode in (*DESTRUCTIVE_MODES, "migrate", "deploy", *RUN_MODES) and not args.dry_run
+    if writes and settings.require_confirmation:
         return f"environment '{env}' requires confirmation (require_confirmation) for --mode {args.mode}"
     return None
 
 
-def _confirm(api: TagSystemAPI, args: argparse.Namespace) -> None:
-    """Refuse, or ask on a terminal, before a mode that needs confirmation changes anything."""
-    reason = _needs_confirmation(api, args)
+def _confirm(settings: Settings, args: argparse.Namespace, target: str | None = None) -> None:
+    """Refuse, or ask on a terminal, before a mode that needs confirmation changes anything.
+    `target` describes what would change (default: the store and the lake)."""
+    reason = _needs_confirmation(settings, args)
     if reason is None or args.yes:
         return
-    store = api.settings.safe_database_url
+    target = target or f"store {settings.safe_database_url}"
     if not sys.stdin.isatty():
         raise UsageError(
-            f"{reason}; nothing was changed (store {store}). Add --yes to confirm, or point "
-            "--env/--db-url at the store you meant"
+            f"{reason}; nothing was changed ({target}). Add --yes to confirm, or point "
+            "--env/--db-url at the environment you meant"
         )
-    env = api.settings.env
-    print(f"{reason}.\nStore: {store}\nLake: {api.settings.lake_root}", file=sys.stderr)
+    env = settings.env
+    print(f"{reason}.\nTarget: {target}\nLake: {settings.lake_root}", file=sys.stderr)
     answer = input(f"Type the environment name ({env}) to go on: ").strip()
     if answer != env:
         raise UsageError(f"not confirmed (typed {answer!r}, expected {env!r}); nothing was changed")
+
+
+def _deploy(args: argparse.Namespace, overrides: dict[str, str | None]) -> int:
+    """`tagsys deploy --env glue-dev|glue-prod [--dry-run] [--yes] [--glue-version V]`."""
+    from tagsys.glue.deploy import check_settings, deploy, plan_deploy
+    from tagsys.settings import load_settings
+
+    overrides = {**overrides, "glue_version": args.glue_version}
+    settings = load_settings(args.env, log_level=args.log_level, **overrides)
+    check_settings(settings)
+    if args.print_iam_policy:
+        from tagsys.glue.iam import job_policy
+
+        plan = plan_deploy(settings, "tagsys.whl")
+        policy = job_policy(plan, settings.lake_uri or "", settings.glue_connection)
+        print(json.dumps(policy, indent=2))
+        return 0
+    job = settings.glue_job_name or settings.env
+    _confirm(settings, args, f"Glue job {job}, bucket s3://{settings.scripts_bucket}")
+    deploy(settings, dry_run=args.dry_run, wheel=args.wheel)
+    return 0
 
 
 def _health(api: TagSystemAPI, args: argparse.Namespace) -> int:
