@@ -158,7 +158,7 @@ class Settings(BaseSettings):
             return _absolute_sqlite(self.db_url.get_secret_value())
         if self.db_secret_id:
             if self._secret_db_url is None:
-                from tagsys.glue.secrets import store_url_from_secret
+                from tagsys.glue.aws_secrets import store_url_from_secret
 
                 self._secret_db_url = store_url_from_secret(self)
             return self._secret_db_url

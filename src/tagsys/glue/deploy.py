@@ -182,7 +182,7 @@ def _secret(settings: Settings) -> tuple[str, str | None]:
     """The secret the job reads, and the value to store in it (None: use it as it is)."""
     from sqlalchemy.engine import make_url
 
-    from tagsys.glue.secrets import rds_secret_value
+    from tagsys.glue.aws_secrets import rds_secret_value
 
     if settings.db_secret_id:
         return settings.db_secret_id, None
@@ -249,7 +249,7 @@ def apply(plan: DeployPlan, wheel: Path, clients: Any = None, echo: Any = print)
     """Upload, write the secret, create or update the job. Returns 'created' or 'updated'."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from tagsys.glue.secrets import boto3_client, quiet_aws_logs
+    from tagsys.glue.aws_secrets import boto3_client, quiet_aws_logs
 
     get = clients or (lambda service: boto3_client(service, plan.region))
     s3, glue, secrets = get("s3"), get("glue"), get("secretsmanager")
