@@ -30,3 +30,10 @@ fi
 .venv/bin/ruff check .
 .venv/bin/mypy
 .venv/bin/python -m pytest -p no:cacheprovider -q "$@"
+
+# The AWS Glue version matrix (Glue 6: Python 3.13 + PySpark 4.1.1; Glue 5: Python 3.11 +
+# PySpark 3.5) on a selected set of end-to-end tests; skipped for a targeted run (arguments
+# given) or with TAGSYS_SKIP_COMPAT=1.
+if [ $# -eq 0 ] && [ -z "${TAGSYS_SKIP_COMPAT:-}" ]; then
+  ./scripts/compat.sh
+fi
