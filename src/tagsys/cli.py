@@ -238,11 +238,15 @@ def _confirm(settings: Settings, args: argparse.Namespace, target: str | None = 
 
 def _deploy(args: argparse.Namespace, overrides: dict[str, str | None]) -> int:
     """`tagsys deploy --env glue-dev|glue-prod [--dry-run] [--yes] [--glue-version V]`."""
-    from tagsys.glue.deploy import check_settings, deploy, plan_deploy
+    from tagsys.errors import ConfigError
+    from tagsys.glue.deploy import check_settings, deploy, plan_deploy, refuse_unloadable
     from tagsys.settings import load_settings
 
     overrides = {**overrides, "glue_version": args.glue_version}
-    settings = load_settings(args.env, log_level=args.log_level, **overrides)
+    try:
+        settings = load_settings(args.env, log_level=args.log_level, **overrides)
+    except ConfigError as exc:
+        raise refuse_unloadable(args.env, str(exc)) from None
     check_settings(settings)
     if args.print_iam_policy:
         from tagsys.glue.iam import job_policy

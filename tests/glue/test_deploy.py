@@ -209,3 +209,20 @@ def test_unknown_glue_version_is_refused(dev_env) -> None:
 
     with pytest.raises(ConfigError, match=r"Glue version '4\.0' is not supported"):
         plan_deploy(load_settings("glue-dev"), "w.whl", "4.0")
+
+
+def test_nothing_configured_names_store_bucket_and_role(capsys) -> None:
+    """The seed's `python environments/glue-dev/deploy.py` on a machine with no settings."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, str(root / "environments" / "glue-dev" / "deploy.py"), "--dry-run"],
+        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, cwd="/", timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert out.returncode == 1 and out.stderr.startswith("Error: deploy to glue-dev refused")
+    for name in ("DEV_MYSQL_", "TAGSYS_DB_SECRET_ID", "DEV_S3_BUCKET", "DEV_GLUE_ROLE_ARN"):
+        assert name in out.stderr
+    assert "Traceback" not in out.stderr

@@ -32,7 +32,9 @@ def _rows(db_url: str) -> dict[str, list[int]]:
         engine.dispose()
 
 
-def _spark_submit(script: Path, args: list[str], db_url: str, cwd: Path) -> subprocess.CompletedProcess:
+def _spark_submit(
+    script: Path, args: list[str], db_url: str, cwd: Path
+) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "PYSPARK_PYTHON": sys.executable,
@@ -75,12 +77,19 @@ def test_spark_submit_with_glue_arguments_equals_the_cli(
     # what Glue gives the script: default arguments, Glue's own, then the run's (seed spelling)
     glue = ["--env", "local", "--lake_uri", str(lake), "--JOB_ID", "j_1", "--TempDir", "s3://t/"]
     script = ROOT / "src" / "tagsys" / "glue" / "job_script.py"
-    first = _spark_submit(script, [*glue, "--mode", "task-all", "--as_of", "2024-06-30"], mariadb_url, tmp_path)
+    first = _spark_submit(
+        script, [*glue, "--mode", "task-all", "--as_of", "2024-06-30"], mariadb_url, tmp_path
+    )
     assert first.returncode == 0, _errors(first)
     assert "TAGSYS_RESULT" in first.stdout
     second = _spark_submit(
         ROOT / "environments" / "glue-dev" / "glue_job.py",
-        [*glue, "--tag_mode=task-users", "--user_ids=user_000001,user_000002", "--as_of=2025-06-30"],
+        [
+            *glue,
+            "--tag_mode=task-users",
+            "--user_ids=user_000001,user_000002",
+            "--as_of=2025-06-30",
+        ],
         mariadb_url,
         tmp_path,
     )
@@ -90,7 +99,9 @@ def test_spark_submit_with_glue_arguments_equals_the_cli(
     assert expected and _rows(mariadb_url) == expected
     assert expected["user_000001"] != [1, 2, 3, 4, 5, 6, 7, 8]  # the second run changed rows
 
-    bad = _spark_submit(script, [*glue, "--mode", "task-tags", "--tag_ids", "999"], mariadb_url, tmp_path)
+    bad = _spark_submit(
+        script, [*glue, "--mode", "task-tags", "--tag_ids", "999"], mariadb_url, tmp_path
+    )
     assert bad.returncode == 1
     output = bad.stdout + bad.stderr  # spark-submit merges the driver's stderr into stdout
     assert "Error: " in output and "999" in output and "Traceback" not in output

@@ -116,6 +116,28 @@ def check_settings(settings: Settings) -> None:
         )
 
 
+def refuse_unloadable(env: str | None, problem: str) -> ConfigError:
+    """The settings did not load (no store, say): name that and every other missing deploy
+    setting at once, from the variables alone."""
+    import os
+
+    from tagsys.settings import seed_values
+
+    env = env or os.environ.get("TAGSYS_ENV") or os.environ.get("TAG_SYSTEM_ENV") or "local"
+    prefix = SEED_PREFIXES.get(env)
+    if prefix is None:
+        return ConfigError(problem)
+    values = seed_values(env)
+    missing = [problem.removeprefix("invalid settings: settings: ")]
+    if not (values.get("scripts_bucket") or os.environ.get("TAGSYS_SCRIPTS_BUCKET")):
+        missing.append(f"the scripts bucket ({prefix}S3_BUCKET or TAGSYS_SCRIPTS_BUCKET)")
+    if not (values.get("glue_role_arn") or os.environ.get("TAGSYS_GLUE_ROLE_ARN")):
+        missing.append(f"the job's IAM role ({prefix}GLUE_ROLE_ARN or TAGSYS_GLUE_ROLE_ARN)")
+    return ConfigError(
+        f"deploy to {env} refused, nothing was built or uploaded; missing: " + "; ".join(missing)
+    )
+
+
 def plan_deploy(settings: Settings, wheel_name: str, glue_version: str | None = None) -> DeployPlan:
     """The deploy's plan: S3 keys, the job definition, the secret to write."""
     check_settings(settings)
