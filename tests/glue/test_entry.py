@@ -51,3 +51,28 @@ def test_job_script_fails_with_a_message_and_no_traceback(script: str, tmp_path:
     assert out.returncode == 1
     assert out.stderr.startswith("Error: ") and "Traceback" not in out.stderr + out.stdout
     assert "TAGSYS_DB_URL" in out.stderr and "DEV_MYSQL_" in out.stderr
+
+
+@pytest.mark.spark
+def test_execute_glue_job_returns_the_run_summary(spark, sqlite_url: str, tmp_path: Path) -> None:
+    from datetime import date
+
+    from glue_entry import execute_glue_job
+    from tagsys.demo.generator import generate_lake
+    from tagsys.demo.loader import load_seed_tags
+    from tagsys.store.migrate import upgrade
+
+    lake = tmp_path / "lake"
+    generate_lake(lake, 60, date(2024, 6, 30), seed=3)
+    upgrade(sqlite_url)
+    load_seed_tags(sqlite_url)
+    where = {"db_url": sqlite_url, "lake_uri": str(lake), "spark": spark}
+    result = execute_glue_job(
+        "task-tags", "local", tag_ids=[1, 3], as_of=date(2024, 6, 30), **where
+    )
+    assert result and result.summary is not None and result.summary.succeeded
+    assert result.to_dict()["mode"] == "task-tags" and "rows inserted" in result.report
+    dry = execute_glue_job("task-all", "local", dry_run=True, as_of=date(2024, 6, 30), **where)
+    assert dry.summary is not None and dry.summary.dry_run and dry.summary.mode == "task-all"
+    with pytest.raises(UsageError, match="999"):
+        execute_glue_job("task-tags", "local", tag_ids=[999], **where)
