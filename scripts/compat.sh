@@ -43,7 +43,7 @@ for target in "${targets[@]}"; do
   start=$SECONDS
   case "$target" in
     glue6) build glue6 "$PYTHON313" "pyspark==4.1.1" "pandas<3" ;;
-    glue5) build glue5 "$PYTHON311" "pyspark==3.5.6" "pandas<3" "numpy<2" ;;
+    glue5) build glue5 "$PYTHON311" "pyspark==3.5.6" "pandas<3" "numpy>=2,<3" ;;
     *) echo "Error: unknown target '$target'; use glue6 or glue5" >&2; exit 2 ;;
   esac
   echo "== $target: environment ready in $((SECONDS - start)) s"
