@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tagsys.errors import RunCancelled, TagSysError, UsageError
 from tagsys.stopping import request_stop, stop_requested
@@ -236,7 +236,7 @@ def _confirm(settings: Settings, args: argparse.Namespace, target: str | None = 
         raise UsageError(f"not confirmed (typed {answer!r}, expected {env!r}); nothing was changed")
 
 
-def _deploy(args: argparse.Namespace, overrides: dict[str, str | None]) -> int:
+def _deploy(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     """`tagsys deploy --env glue-dev|glue-prod [--dry-run] [--yes] [--glue-version V]`."""
     from tagsys.errors import ConfigError
     from tagsys.glue.deploy import check_settings, deploy, plan_deploy, refuse_unloadable

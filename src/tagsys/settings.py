@@ -319,7 +319,7 @@ def env_file_values(env: str, config_file: Path | None = None) -> dict[str, Any]
 
 
 def load_settings(
-    env: str | None = None, config_file: Path | None = None, **overrides: Any
+    env: str | None = None, *, config_file: Path | None = None, **overrides: Any
 ) -> Settings:
     """Build the settings for `env` with `overrides` (CLI flags) taking precedence."""
     env = env or os.environ.get("TAGSYS_ENV") or os.environ.get("TAG_SYSTEM_ENV") or "local"

@@ -85,7 +85,7 @@ def resolve_options(argv: Sequence[str]) -> dict[str, str]:
 
 def _glue_reader() -> Callable[[list[str], list[str]], dict[str, str]] | None:
     try:
-        from awsglue.utils import getResolvedOptions  # type: ignore[import-not-found]
+        from awsglue.utils import getResolvedOptions
     except ImportError:
         return None
     return getResolvedOptions  # type: ignore[no-any-return]

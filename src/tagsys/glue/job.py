@@ -36,7 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         env = (
             args.env or os.environ.get("TAGSYS_ENV") or os.environ.get("TAG_SYSTEM_ENV") or "local"
         )
-        load_settings(env, **args.settings)  # settings are refused before Spark starts
+        overrides: dict[str, Any] = dict(args.settings)
+        load_settings(env, **overrides)  # settings are refused before Spark starts
         spark, glue_job = glue_session(argv)
         result = execute_glue_job(
             args.mode,
@@ -71,8 +72,8 @@ def glue_session(argv: Sequence[str]) -> tuple[SparkSession, Any]:
 
     job = None
     try:
-        from awsglue.context import GlueContext  # type: ignore[import-not-found]
-        from awsglue.job import Job  # type: ignore[import-not-found]
+        from awsglue.context import GlueContext
+        from awsglue.job import Job
     except ImportError:
         spark = SparkSession.builder.appName("tagsys-glue").getOrCreate()
     else:
