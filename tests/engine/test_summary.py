@@ -56,6 +56,7 @@ def test_to_dict_is_json_with_iso_dates_and_every_count() -> None:
         "added": 3,
         "removed": 1,
         "message": None,
+        "unparsed_dates": {},
     }
     unfinished = _summary(OK)
     unfinished.finished_at = None
