@@ -223,7 +223,7 @@ def test_locked_read_merge_write_keeps_both_updates(
     assert ids == {"new-user": [1, 2], "old-user": [1, 2, 8]}
 
 
-def _wait_for_lock_wait(engine: sa.Engine, database: str, timeout: float = 20.0) -> None:
+def _wait_for_lock_wait(engine: sa.Engine, database: str, timeout: float = 60.0) -> None:
     query = sa.text(
         "SELECT COUNT(*) FROM information_schema.INNODB_TRX t"
         " JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id"
