@@ -26,7 +26,7 @@ build() {  # name python pins...
   fi
   [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
   # -e: the same source tree; the pins replace the main environment's PySpark.
-  "$venv/bin/python" -m pip install --quiet -e ".[dev,aws]" "$@"
+  "$venv/bin/python" -m pip install --quiet -e ".[dev,aws,service]" "$@"
 }
 
 run() {  # name

@@ -18,4 +18,4 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[dev,aws]"
+.venv/bin/python -m pip install --quiet -e ".[dev,aws,service]"

@@ -6,6 +6,7 @@ Everything the CLI, the HTTP service and the Glue job do goes through this class
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -13,7 +14,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from tagsys.engine.plan import RunRequest
-from tagsys.errors import TagSysError
+from tagsys.errors import RunCancelled, TagSysError
 from tagsys.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ class TagSystemAPI:
         self._spark = spark
         self._owns_spark = spark is None
         self.last_summary: RunSummary | None = None
+        self._cancelled: set[str] = set()
+        self._cancel_lock = threading.Lock()
 
     def __enter__(self) -> TagSystemAPI:
         return self
@@ -136,30 +139,66 @@ class TagSystemAPI:
     def health_check(self) -> bool:
         return self.health().ok
 
-    def run(self, request: RunRequest) -> RunSummary:
+    def run(self, request: RunRequest, run_id: str | None = None) -> RunSummary:
         """Execute a run and return its summary. Its `tag_runs` row is written as it starts,
-        kept alive by a heartbeat, and finished as completed, failed or cancelled."""
+        kept alive by a heartbeat, and finished as completed, failed or cancelled.
+
+        Runs may go on in several threads at once (the service's jobs); `cancel_run(run_id)`
+        stops one of them."""
         from tagsys.engine.recorder import RunRecorder
         from tagsys.engine.run import new_summary
 
         self.ensure_store()
-        summary = new_summary(request)
+        summary = new_summary(request, run_id)
         recorder = RunRecorder(self.db_url, self.settings.run_heartbeat_seconds)
         recorder.start(summary)
+
+        def on_phase(name: str) -> None:
+            self._raise_if_cancelled(summary.run_id)
+            recorder.phase(name)
+
         try:
-            self._execute(request, summary, recorder.phase)
+            self._execute(request, summary, on_phase)
+            self._raise_if_cancelled(summary.run_id)
         except BaseException as exc:
             self._cancel_spark_jobs(summary.run_id)
+            stopped = self._cancelled_error(summary.run_id, exc)
             summary.finished_at = datetime.now(UTC)
             try:
-                recorder.fail(summary, exc)
+                recorder.fail(summary, stopped or exc)
             except TagSysError as record_error:
                 log.error("run %s: %s", summary.run_id, record_error)
             self.last_summary = summary
+            if stopped is not None:
+                raise stopped from exc
             raise
+        finally:
+            with self._cancel_lock:
+                self._cancelled.discard(summary.run_id)
         recorder.finish(summary)
         self.last_summary = summary
         return summary
+
+    def cancel_run(self, run_id: str) -> None:
+        """Stop a run of this process that is going on in another thread: its Spark jobs are
+        cancelled (their writers' transactions roll back) and it ends `cancelled`."""
+        with self._cancel_lock:
+            self._cancelled.add(run_id)
+        self._cancel_spark_jobs(run_id)
+
+    def _was_cancelled(self, run_id: str) -> bool:
+        with self._cancel_lock:
+            return run_id in self._cancelled
+
+    def _cancelled_error(self, run_id: str, exc: BaseException) -> RunCancelled | None:
+        """The cancellation a failure really is (a cancelled Spark job surfaces as an error)."""
+        if isinstance(exc, RunCancelled) or not self._was_cancelled(run_id):
+            return None
+        return RunCancelled(f"run {run_id} was cancelled on request")
+
+    def _raise_if_cancelled(self, run_id: str) -> None:
+        if self._was_cancelled(run_id):
+            raise RunCancelled(f"run {run_id} was cancelled on request")
 
     def _execute(
         self, request: RunRequest, summary: RunSummary, on_phase: Callable[[str], None]

@@ -33,6 +33,7 @@ MODES = (
     "clean-data",
     "list-runs",
     "deploy",
+    "serve",
 )
 DESTRUCTIVE_MODES = frozenset({"init-db", "generate-data", "demo", "clean-data"})
 """Modes that replace or delete data: refused outside `local` unless confirmed."""
@@ -75,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="deploy: print the least-privilege policy of the job's role and stop",
     )
     p.add_argument("--wheel", type=Path, help="deploy: a prebuilt tagsys wheel to upload")
+    p.add_argument("--host", default="127.0.0.1", help="serve: interface to listen on")
+    p.add_argument("--port", type=int, default=5000, help="serve: port (default 5000)")
+    p.add_argument(
+        "--workers-jobs",
+        type=int,
+        help="serve: jobs run at once (default TAGSYS_JOB_WORKERS, 3)",
+    )
     return p
 
 
@@ -104,8 +112,8 @@ def _date(text: str) -> date:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["deploy"]:  # `tagsys deploy --env glue-dev` is `--mode deploy`
-        argv = ["--mode", "deploy", *argv[1:]]
+    if argv[:1] in (["deploy"], ["serve"]):  # `tagsys deploy ...` is `--mode deploy ...`
+        argv = ["--mode", argv[0], *argv[1:]]
     args = build_parser().parse_args(argv)
     level = (
         args.log_level
@@ -188,6 +196,10 @@ def _check_bounds(args: argparse.Namespace) -> None:
         raise UsageError(f"--users must be between 1 and {MAX_DEMO_USERS}, not {args.users}")
     if not 1 <= args.limit <= 10_000:
         raise UsageError(f"--limit must be between 1 and 10000, not {args.limit}")
+    if not 0 <= args.port <= 65_535:
+        raise UsageError(f"--port must be between 0 and 65535, not {args.port}")
+    if args.workers_jobs is not None and not 1 <= args.workers_jobs <= 64:
+        raise UsageError(f"--workers-jobs must be between 1 and 64, not {args.workers_jobs}")
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -200,6 +212,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     }
     if args.mode == "deploy":
         return _deploy(args, overrides)
+    if args.mode == "serve":
+        return _serve(args, overrides)
     with TagSystemAPI(args.env, args.log_level, **overrides) as api:
         _confirm(api.settings, args)
         handler = _HANDLERS.get(args.mode, _run)
@@ -258,6 +272,18 @@ def _deploy(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     job = settings.glue_job_name or settings.env
     _confirm(settings, args, f"Glue job {job}, bucket s3://{settings.scripts_bucket}")
     deploy(settings, dry_run=args.dry_run, wheel=args.wheel)
+    return 0
+
+
+def _serve(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
+    """`tagsys serve --env ENV [--host H] [--port P] [--workers-jobs N]`: the REST service."""
+    from tagsys.service.server import serve
+    from tagsys.settings import load_settings
+
+    if args.workers_jobs is not None:
+        overrides = {**overrides, "job_workers": args.workers_jobs}
+    settings = load_settings(args.env, log_level=args.log_level, **overrides)
+    serve(settings, args.host, args.port)
     return 0
 
 

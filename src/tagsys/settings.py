@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     )
     spark_conf: dict[str, str] = Field(default_factory=dict)
     api_key: SecretStr | None = None
+    api_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    """Named API keys (JSON object name -> key): the name is recorded as who asked."""
+    log_format: str = Field("text", pattern="^(text|json)$")
+    job_workers: int = Field(3, ge=1, le=64)
+    job_queue_limit: int = Field(100, ge=1, le=100_000)
+    job_heartbeat_seconds: float = Field(5.0, gt=0, le=3600)
     timezone: str = "UTC"
     log_level: str = Field(
         "INFO", validation_alias=_alias("log_level", "TAGSYS_LOG_LEVEL", "LOG_LEVEL")

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -81,20 +82,41 @@ def create_session(
 RUN_CONF: dict[str, str] = {"spark.sql.codegen.wholeStage": "false"}
 
 
+_run_conf_lock = threading.Lock()
+_run_conf_users: dict[int, tuple[int, dict[str, str | None]]] = {}
+"""Per session: how many runs are inside `run_conf`, and the settings before the first."""
+
+
 @contextmanager
 def run_conf(session: SparkSession, values: Mapping[str, str]) -> Iterator[None]:
-    """Set session settings for one run, then put the previous values back."""
-    previous: dict[str, str | None] = {key: session.conf.get(key, None) for key in values}
-    for key, value in values.items():
-        session.conf.set(key, value)
+    """Set session settings for one run, then put the previous values back once no run of
+    this process needs them (the service runs several at once on one session; they all ask
+    for the same values)."""
+    key = id(session)
+    with _run_conf_lock:
+        count, previous = _run_conf_users.get(key, (0, {}))
+        if count == 0:
+            previous = {name: session.conf.get(name, None) for name in values}
+        for name, value in values.items():
+            session.conf.set(name, value)
+        _run_conf_users[key] = (count + 1, previous)
     try:
         yield
     finally:
-        for key, old in previous.items():
-            if old is None:
-                session.conf.unset(key)
+        with _run_conf_lock:
+            count, previous = _run_conf_users.pop(key)
+            if count > 1:
+                _run_conf_users[key] = (count - 1, previous)
             else:
-                session.conf.set(key, old)
+                _restore(session, previous)
+
+
+def _restore(session: SparkSession, previous: Mapping[str, str | None]) -> None:
+    for name, old in previous.items():
+        if old is None:
+            session.conf.unset(name)
+        else:
+            session.conf.set(name, old)
 
 
 def _driver_java_options(master: str) -> dict[str, str]:

@@ -47,10 +47,10 @@ class RunContext:
     """Called as each phase starts (the run's record notes it)."""
 
 
-def new_summary(request: RunRequest) -> RunSummary:
-    """The summary of a run that starts now, with a new run id."""
+def new_summary(request: RunRequest, run_id: str | None = None) -> RunSummary:
+    """The summary of a run that starts now, with a new run id unless one is given."""
     return RunSummary(
-        run_id=uuid.uuid4().hex,
+        run_id=run_id or uuid.uuid4().hex,
         mode=request.mode,
         as_of=request.as_of,
         tag_scope=list(request.tag_ids) if request.tag_ids else "all",

@@ -48,9 +48,10 @@ class LakeCatalog:
 
     @property
     def tables(self) -> Mapping[str, LakeTable]:
-        if self._tables is None:
-            self._tables = self._discover()
-        return self._tables
+        tables = self._tables  # one read: another thread may `refresh` meanwhile
+        if tables is None:
+            tables = self._tables = self._discover()
+        return tables
 
     def refresh(self) -> None:
         """Forget what was discovered; the next call lists the lake again."""

@@ -71,6 +71,10 @@ class StoreAdapter:
     """Rows per run of `width` ids from `low` (counted on an index, not the rows' pages)."""
     BULK_CHUNK_ROWS: ClassVar[int] = 20_000
     """New rows per insert transaction."""
+    HAS_TAG_SQL: ClassVar[str] = (
+        "EXISTS (SELECT 1 FROM json_each(user_tags.tag_ids) WHERE json_each.value = :tag_id)"
+    )
+    """A condition on a user_tags row: its tag_ids hold :tag_id (an integer)."""
 
     def prepare_url(self, url: sa.URL) -> sa.URL:
         return url
@@ -215,6 +219,7 @@ class MySQLAdapter(StoreAdapter):
         " WHERE id >= %s AND id <= %s{filter} ORDER BY id"
     )
     DIGESTS_IN_SQL = True
+    HAS_TAG_SQL = "JSON_CONTAINS(user_tags.tag_ids, CAST(:tag_id AS CHAR))"
     ID_BUCKETS_SQL = (
         "SELECT (id - {low}) DIV {width} AS bucket, COUNT(*) FROM user_tags"
         " GROUP BY bucket ORDER BY bucket"

@@ -1,4 +1,5 @@
-"""Keyword-only reads and writes of definitions, rules and jobs (runs: `tagsys.store.runs`).
+"""Keyword-only reads and writes of definitions and rules (jobs: `tagsys.store.jobs`, runs:
+`tagsys.store.runs`, both re-exported here).
 
 `bind` is an Engine (each call is its own transaction) or a Connection (the caller's transaction).
 """
@@ -15,6 +16,14 @@ import sqlalchemy as sa
 
 from tagsys.errors import StoreError
 from tagsys.store.db import Bind, transaction
+from tagsys.store.jobs import (  # noqa: F401  (re-exported beside the other records)
+    JobRecord,
+    create_job,
+    fail_interrupted_jobs,
+    get_job,
+    list_jobs,
+    set_job_status,
+)
 from tagsys.store.runs import (  # noqa: F401  (re-exported beside the other records)
     RunRecord,
     beat,
@@ -26,22 +35,12 @@ from tagsys.store.runs import (  # noqa: F401  (re-exported beside the other rec
     start_run,
 )
 from tagsys.store.schema import (
-    JOB_STATUSES,
     tag_category,
     tag_definition,
-    tag_jobs,
     tag_rules,
     user_tags,
 )
 from tagsys.tagsets import TagInfo, canonical_json, parse_details, parse_ids
-
-TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
-_ALLOWED_FROM: dict[str, frozenset[str]] = {
-    "running": frozenset({"submitted"}),
-    "completed": frozenset({"running"}),
-    "failed": frozenset({"submitted", "running"}),
-    "cancelled": frozenset({"submitted", "running"}),
-}
 
 
 def _now() -> datetime:
@@ -256,106 +255,31 @@ def read_user_tags(*, bind: Bind, user_ids: Iterable[str] | None = None) -> dict
     }
 
 
-# --- jobs ---------------------------------------------------------------------------------
+def users_with_tag(
+    *, bind: Bind, tag_id: int, after: str | None = None, limit: int = 100
+) -> list[UserTagsRow]:
+    """Rows holding `tag_id`, by user id ascending, those after the user id `after`."""
+    from tagsys.store.adapters import adapter_for
 
-
-@dataclass(frozen=True)
-class JobRecord:
-    job_id: str
-    status: str
-    request: dict[str, Any]
-    environment: str | None
-    submitted_at: datetime
-    started_at: datetime | None
-    completed_at: datetime | None
-    result: dict[str, Any] | None
-    error: str | None
-
-
-def create_job(
-    *,
-    bind: Bind,
-    job_id: str,
-    request: Mapping[str, Any],
-    environment: str | None = None,
-    submitted_at: datetime | None = None,
-) -> JobRecord:
-    values = {
-        "job_id": job_id,
-        "status": "submitted",
-        "request": dict(request),
-        "environment": environment,
-        "submitted_at": submitted_at or _now(),
-    }
-    with transaction(bind) as conn:
-        conn.execute(sa.insert(tag_jobs).values(**values))
-        return _get_job(conn, job_id)  # type: ignore[return-value]
-
-
-def set_job_status(
-    *,
-    bind: Bind,
-    job_id: str,
-    status: str,
-    result: Mapping[str, Any] | None = None,
-    error: str | None = None,
-    at: datetime | None = None,
-) -> bool:
-    """Move a job to `status` if its current status allows it (a cancelled job stays cancelled).
-
-    Sets started_at on `running`, completed_at on a final status. Returns whether it moved.
-    """
-    if status not in _ALLOWED_FROM:
-        raise StoreError(f"job status {status!r} cannot be set: use one of {list(_ALLOWED_FROM)}")
-    when = at or _now()
-    values: dict[str, Any] = {"status": status}
-    if status == "running":
-        values["started_at"] = when
-    else:
-        values.update(completed_at=when, result=dict(result) if result else None, error=error)
-    stmt = (
-        sa.update(tag_jobs)
-        .where(tag_jobs.c.job_id == job_id, tag_jobs.c.status.in_(_ALLOWED_FROM[status]))
-        .values(**values)
+    url = bind.engine.url
+    has_tag = sa.text(adapter_for(url).HAS_TAG_SQL).bindparams(tag_id=tag_id)
+    query = (
+        sa.select(
+            user_tags.c.user_id,
+            _as_text(user_tags.c.tag_ids),
+            _as_text(user_tags.c.tag_details),
+            user_tags.c.created_time,
+            user_tags.c.updated_time,
+        )
+        .where(has_tag)
+        .order_by(user_tags.c.user_id)
+        .limit(limit)
     )
+    if after is not None:
+        query = query.where(user_tags.c.user_id > after)
     with transaction(bind) as conn:
-        return bool(conn.execute(stmt).rowcount)
-
-
-def get_job(*, bind: Bind, job_id: str) -> JobRecord | None:
-    with transaction(bind) as conn:
-        return _get_job(conn, job_id)
-
-
-def list_jobs(*, bind: Bind, status: str | None = None, limit: int = 100) -> list[JobRecord]:
-    """Most recently submitted first."""
-    query = sa.select(tag_jobs).order_by(tag_jobs.c.submitted_at.desc()).limit(limit)
-    if status is not None:
-        query = query.where(tag_jobs.c.status == status)
-    with transaction(bind) as conn:
-        return [_job(row) for row in conn.execute(query)]
-
-
-def fail_interrupted_jobs(
-    *, bind: Bind, reason: str, statuses: Sequence[str] = ("running",)
-) -> int:
-    """On service start: jobs left `running` by a dead process become failed with `reason`."""
-    unknown = set(statuses) - set(JOB_STATUSES)
-    if unknown:
-        raise StoreError(f"unknown job status {sorted(unknown)}: use some of {list(JOB_STATUSES)}")
-    stmt = (
-        sa.update(tag_jobs)
-        .where(tag_jobs.c.status.in_(list(statuses)))
-        .values(status="failed", error=reason, completed_at=_now())
-    )
-    with transaction(bind) as conn:
-        return int(conn.execute(stmt).rowcount)
-
-
-def _get_job(conn: sa.Connection, job_id: str) -> JobRecord | None:
-    row = conn.execute(sa.select(tag_jobs).where(tag_jobs.c.job_id == job_id)).first()
-    return None if row is None else _job(row)
-
-
-def _job(row: sa.Row[Any]) -> JobRecord:
-    return JobRecord(**row._asdict())
+        rows = conn.execute(query).all()
+    return [
+        UserTagsRow(row[0], parse_ids(row[1]), parse_details(row[2]), row[3], row[4])
+        for row in rows
+    ]

@@ -143,11 +143,33 @@ def get_run(*, bind: Bind, run_id: str) -> RunRecord | None:
     return None if row is None else _record(row)
 
 
-def list_runs(*, bind: Bind, limit: int = 100, mode: str | None = None) -> list[RunRecord]:
-    """Runs, most recently started first."""
-    query = sa.select(tag_runs).order_by(tag_runs.c.started_at.desc()).limit(limit)
+def list_runs(
+    *,
+    bind: Bind,
+    limit: int = 100,
+    mode: str | None = None,
+    status: str | None = None,
+    after: tuple[datetime, str] | None = None,
+) -> list[RunRecord]:
+    """Runs, most recently started first; `after` = (started_at, run_id) of the last run of
+    the previous page."""
+    query = (
+        sa.select(tag_runs)
+        .order_by(tag_runs.c.started_at.desc(), tag_runs.c.run_id.desc())
+        .limit(limit)
+    )
     if mode is not None:
         query = query.where(tag_runs.c.mode == mode)
+    if status is not None:
+        query = query.where(tag_runs.c.status == status)
+    if after is not None:
+        at, run_id = after
+        query = query.where(
+            sa.or_(
+                tag_runs.c.started_at < at,
+                sa.and_(tag_runs.c.started_at == at, tag_runs.c.run_id < run_id),
+            )
+        )
     with transaction(bind) as conn:
         return [_record(row) for row in conn.execute(query)]
 
@@ -157,15 +179,53 @@ def get_latest_run(*, bind: Bind, mode: str | None = None) -> RunRecord | None:
     return runs[0] if runs else None
 
 
+FULL_POPULATION_MODES = ("task-all", "task-tags")
+
+
+@dataclass(frozen=True)
+class TagCount:
+    tag_id: int
+    tag_name: str
+    users: int
+    run_id: str
+    finished_at: datetime | None
+
+
+def latest_tag_counts(*, bind: Bind, scan: int = 500) -> dict[int, TagCount]:
+    """Per tag, the users matched by the latest completed run over all users that computed it
+    (task-all, task-tags; not dry runs), among the latest `scan` such runs."""
+    query = (
+        sa.select(tag_runs.c.run_id, tag_runs.c.finished_at, tag_runs.c.summary)
+        .where(tag_runs.c.status == "completed", tag_runs.c.mode.in_(FULL_POPULATION_MODES))
+        .order_by(tag_runs.c.started_at.desc())
+        .limit(scan)
+    )
+    counts: dict[int, TagCount] = {}
+    with transaction(bind) as conn:
+        for row in conn.execute(query):
+            run_id, finished_at, summary = str(row[0]), row[1], row[2]
+            if not summary or summary.get("dry_run"):
+                continue
+            for tag in summary.get("tags", []):
+                if tag.get("status") in ("ok", "cleared") and tag["tag_id"] not in counts:
+                    users = int(tag.get("matched", 0)) if tag["status"] == "ok" else 0
+                    counts[tag["tag_id"]] = TagCount(
+                        tag["tag_id"], tag.get("tag_name", ""), users, run_id, finished_at
+                    )
+    return counts
+
+
 __all__ = [
     "FINAL_RUN_STATUSES",
     "RUN_STATUSES",
     "RunRecord",
+    "TagCount",
     "beat",
     "finish_run",
     "get_latest_run",
     "get_run",
     "insert_run",
+    "latest_tag_counts",
     "list_runs",
     "start_run",
 ]

@@ -1,4 +1,4 @@
-"""Tables of the store, named as the seed names them, plus `tag_jobs` and `tag_runs`.
+"""Tables of the store, named as the seed names them, plus `tag_jobs`, `tag_schedules` and `tag_runs`.
 
 This is the current shape; the database gets it only through the migrations.
 """
@@ -85,8 +85,34 @@ tag_jobs = sa.Table(
     sa.Column("completed_at", UtcDateTime),
     sa.Column("result", sa.JSON(none_as_null=True)),
     sa.Column("error", sa.Text),
+    sa.Column("owner", sa.String(255)),
+    sa.Column("heartbeat_at", UtcDateTime),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("schedule_id", sa.Integer),
+    sa.Column("actor", sa.String(100)),
     sa.Index("ix_tag_jobs_status", "status"),
     sa.Index("ix_tag_jobs_submitted_at", "submitted_at"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+tag_schedules = sa.Table(
+    "tag_schedules",
+    metadata,
+    sa.Column("schedule_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("cron", sa.String(100), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("request", sa.JSON, nullable=False),
+    sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", UtcDateTime, nullable=False, server_default=utc_now()),
+    sa.Column("created_by", sa.String(100)),
+    sa.Column("next_fire_at", UtcDateTime, nullable=False),
+    sa.Column("last_fired_at", UtcDateTime),
+    sa.Column("last_job_id", sa.String(64)),
+    sa.UniqueConstraint("name", name="uk_tag_schedules_name"),
+    sa.Index("ix_tag_schedules_next_fire_at", "next_fire_at"),
+    sqlite_autoincrement=True,
     **MYSQL_TABLE_OPTIONS,
 )
 

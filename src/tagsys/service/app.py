@@ -1,0 +1,51 @@
+"""The FastAPI application: routes, error shape, request ids, metrics, and the job runner's
+life (started with the app, stopped with it)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from tagsys.service.context import ServiceContext
+from tagsys.service.errors import install_error_handlers
+from tagsys.service.observability import install_request_middleware
+from tagsys.service.routes import health, runs, schedules, tags, tasks, users
+from tagsys.service.security import configured_keys
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Rule-driven user tagging: trigger tag computations as asynchronous jobs,
+follow them, and read the tags. With an API key configured, every endpoint except
+`/health` and `/metrics` needs it (`X-API-Key` header or `Authorization: Bearer`)."""
+
+
+def create_app(ctx: ServiceContext) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        warm(ctx)
+        ctx.runner.start()
+        log.info("tagsys service %s ready (%d job workers)", ctx.instance, ctx.runner.workers)
+        try:
+            yield
+        finally:
+            ctx.runner.stop()
+            ctx.engine.dispose()
+
+    app = FastAPI(title="tagsys", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.ctx = ctx
+    app.state.keys = configured_keys(ctx.settings)
+    install_error_handlers(app)
+    install_request_middleware(app, ctx.metrics)
+    for module in (health, tags, tasks, runs, users, schedules):
+        app.include_router(module.router)
+    return app
+
+
+def warm(ctx: ServiceContext) -> None:
+    """Start Spark and discover the lake and the task classes before the first job."""
+    ctx.api.spark  # noqa: B018  (starting the session is the point)
+    ctx.api.registry  # noqa: B018
+    ctx.api.catalog.schema()

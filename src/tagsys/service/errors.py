@@ -1,0 +1,121 @@
+"""One JSON error shape for every 4xx and 5xx: `{"success": false, "error": {code, message,
+details}}`. Product errors map to statuses here; nothing else leaks a traceback."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tagsys.errors import (
+    ConfigError,
+    LakeError,
+    RuleError,
+    StoreError,
+    TagSysError,
+    UsageError,
+)
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error answered with `status` and a code a client can branch on."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"success": False, "error": {"code": code, "message": message, "details": details}}
+
+
+def _response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+_STATUS_OF: tuple[tuple[type[TagSysError], int, str], ...] = (
+    (UsageError, 422, "invalid_request"),
+    (RuleError, 422, "invalid_rule"),
+    (LakeError, 503, "lake_unavailable"),
+    (StoreError, 503, "store_unavailable"),
+    (ConfigError, 500, "misconfigured"),
+)
+
+
+def product_error(exc: TagSysError) -> ApiError:
+    for kind, status, code in _STATUS_OF:
+        if isinstance(exc, kind):
+            return ApiError(status, code, str(exc))
+    return ApiError(500, "internal_error", str(exc))
+
+
+def _location(error: dict[str, Any]) -> str:
+    parts = [str(p) for p in error.get("loc", ()) if p not in ("body",)]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if part.isdigit() else (f".{part}" if text else part)
+    return text or "request"
+
+
+def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
+    return [
+        {
+            "location": _location(e),
+            "problem": str(e.get("msg", "invalid")).removeprefix("Value error, "),
+        }
+        for e in errors
+    ]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return _response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = validation_details(list(exc.errors()))
+        summary = "; ".join(f"{d['location']}: {d['problem']}" for d in details[:5])
+        return _response(422, "invalid_request", f"invalid request: {summary}", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        message = str(exc.detail)
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no endpoint at {request.url.path}; see /docs for the endpoints"
+        return _response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(TagSysError)
+    async def _product(request: Request, exc: TagSysError) -> JSONResponse:
+        error = product_error(exc)
+        return _response(error.status, error.code, error.message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error answering %s %s", request.method, request.url.path)
+        return _response(
+            500,
+            "internal_error",
+            f"unexpected error ({type(exc).__name__}); the service log has the details "
+            "under this response's request id",
+        )

@@ -1,0 +1,1 @@
+"""HTTP routes, one module per resource; each is a thin call into the API or the store."""

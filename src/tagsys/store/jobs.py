@@ -1,0 +1,308 @@
+"""The `tag_jobs` table: jobs of the REST service, from submission to their final status.
+
+A job is `submitted`, claimed by one service instance (`running`, with the instance as
+`owner` and a heartbeat), and ends `completed`, `failed` or `cancelled` exactly once. A
+running job whose owner stopped beating is failed by any instance (`reap_jobs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from tagsys.errors import StoreError
+from tagsys.store.db import Bind, transaction
+from tagsys.store.schema import JOB_STATUSES, tag_jobs
+
+FINAL_JOB_STATUSES = frozenset({"completed", "failed", "cancelled"})
+_ALLOWED_FROM: dict[str, frozenset[str]] = {
+    "running": frozenset({"submitted"}),
+    "completed": frozenset({"running"}),
+    "failed": frozenset({"submitted", "running"}),
+    "cancelled": frozenset({"submitted", "running"}),
+}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    job_id: str
+    status: str
+    request: dict[str, Any]
+    environment: str | None
+    submitted_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    result: dict[str, Any] | None
+    error: str | None
+    owner: str | None = None
+    heartbeat_at: datetime | None = None
+    run_id: str | None = None
+    cancel_requested: bool = False
+    schedule_id: int | None = None
+    actor: str | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_JOB_STATUSES
+
+
+_JOB_FIELDS = frozenset(f.name for f in fields(JobRecord))
+
+
+def _job(row: sa.Row[Any]) -> JobRecord:
+    values = {k: v for k, v in row._asdict().items() if k in _JOB_FIELDS}
+    values["cancel_requested"] = bool(values.get("cancel_requested"))
+    return JobRecord(**values)
+
+
+def _get_job(conn: sa.Connection, job_id: str) -> JobRecord | None:
+    row = conn.execute(sa.select(tag_jobs).where(tag_jobs.c.job_id == job_id)).first()
+    return None if row is None else _job(row)
+
+
+def create_job(
+    *,
+    bind: Bind,
+    job_id: str,
+    request: Mapping[str, Any],
+    environment: str | None = None,
+    submitted_at: datetime | None = None,
+    actor: str | None = None,
+    schedule_id: int | None = None,
+) -> JobRecord:
+    values = {
+        "job_id": job_id,
+        "status": "submitted",
+        "request": dict(request),
+        "environment": environment,
+        "submitted_at": submitted_at or _now(),
+        "actor": actor,
+        "schedule_id": schedule_id,
+    }
+    with transaction(bind) as conn:
+        conn.execute(sa.insert(tag_jobs).values(**values))
+        return _get_job(conn, job_id)  # type: ignore[return-value]
+
+
+def get_job(*, bind: Bind, job_id: str) -> JobRecord | None:
+    with transaction(bind) as conn:
+        return _get_job(conn, job_id)
+
+
+def set_job_status(
+    *,
+    bind: Bind,
+    job_id: str,
+    status: str,
+    result: Mapping[str, Any] | None = None,
+    error: str | None = None,
+    at: datetime | None = None,
+) -> bool:
+    """Move a job to `status` if its current status allows it (a cancelled job stays cancelled).
+
+    Sets started_at on `running`, completed_at on a final status. Returns whether it moved.
+    """
+    if status not in _ALLOWED_FROM:
+        raise StoreError(f"job status {status!r} cannot be set: use one of {list(_ALLOWED_FROM)}")
+    when = at or _now()
+    values: dict[str, Any] = {"status": status}
+    if status == "running":
+        values.update(started_at=when, heartbeat_at=when)
+    else:
+        values.update(completed_at=when, result=dict(result) if result else None, error=error)
+    stmt = (
+        sa.update(tag_jobs)
+        .where(tag_jobs.c.job_id == job_id, tag_jobs.c.status.in_(_ALLOWED_FROM[status]))
+        .values(**values)
+    )
+    with transaction(bind) as conn:
+        return bool(conn.execute(stmt).rowcount)
+
+
+def claim_next_job(*, bind: Bind, owner: str) -> JobRecord | None:
+    """Take the oldest submitted job for `owner`, or None. Each job is claimed once: on
+    MySQL/MariaDB the candidate row is locked with SKIP LOCKED (instances never wait for each
+    other); on SQLite the transaction holds the database's write lock."""
+    pick = (
+        sa.select(tag_jobs.c.job_id)
+        .where(tag_jobs.c.status == "submitted")
+        .order_by(tag_jobs.c.submitted_at, tag_jobs.c.job_id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    now = _now()
+    with transaction(bind) as conn:
+        job_id = conn.execute(pick).scalar()
+        if job_id is None:
+            return None
+        claimed = conn.execute(
+            sa.update(tag_jobs)
+            .where(tag_jobs.c.job_id == job_id, tag_jobs.c.status == "submitted")
+            .values(status="running", owner=owner, started_at=now, heartbeat_at=now)
+        ).rowcount
+        return _get_job(conn, job_id) if claimed else None
+
+
+def set_job_run(*, bind: Bind, job_id: str, run_id: str) -> None:
+    with transaction(bind) as conn:
+        conn.execute(sa.update(tag_jobs).where(tag_jobs.c.job_id == job_id).values(run_id=run_id))
+
+
+def finish_job(
+    *,
+    bind: Bind,
+    job_id: str,
+    owner: str,
+    status: str,
+    result: Mapping[str, Any] | None = None,
+    error: str | None = None,
+) -> bool:
+    """End a job this owner runs; False if it is no longer its running job (e.g. reaped)."""
+    if status not in FINAL_JOB_STATUSES:
+        raise StoreError(
+            f"job status {status!r} is not final: use one of {sorted(FINAL_JOB_STATUSES)}"
+        )
+    stmt = (
+        sa.update(tag_jobs)
+        .where(
+            tag_jobs.c.job_id == job_id,
+            tag_jobs.c.owner == owner,
+            tag_jobs.c.status == "running",
+        )
+        .values(
+            status=status,
+            completed_at=_now(),
+            result=dict(result) if result else None,
+            error=error,
+        )
+    )
+    with transaction(bind) as conn:
+        return bool(conn.execute(stmt).rowcount)
+
+
+def beat_jobs(*, bind: Bind, owner: str) -> int:
+    """Keep the running jobs of `owner` alive; returns how many it runs."""
+    stmt = (
+        sa.update(tag_jobs)
+        .where(tag_jobs.c.owner == owner, tag_jobs.c.status == "running")
+        .values(heartbeat_at=_now())
+    )
+    with transaction(bind) as conn:
+        return int(conn.execute(stmt).rowcount)
+
+
+def reap_jobs(
+    *, bind: Bind, timeout_seconds: float, now: datetime | None = None
+) -> list[JobRecord]:
+    """Fail the running jobs whose owner has not beaten for `timeout_seconds`: the process
+    that ran them died (or lost the store). Returns the jobs it failed."""
+    now = now or _now()
+    cutoff = now - timedelta(seconds=timeout_seconds)
+    stale = (
+        sa.select(tag_jobs)
+        .where(tag_jobs.c.status == "running", tag_jobs.c.heartbeat_at < cutoff)
+        .with_for_update(skip_locked=True)
+    )
+    failed: list[JobRecord] = []
+    with transaction(bind) as conn:
+        for job in [_job(row) for row in conn.execute(stale)]:
+            reason = (
+                f"the service instance running it ({job.owner}) stopped: no heartbeat since "
+                f"{job.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC (timeout {timeout_seconds:g} s)"
+            )
+            moved = conn.execute(
+                sa.update(tag_jobs)
+                .where(tag_jobs.c.job_id == job.job_id, tag_jobs.c.status == "running")
+                .values(status="failed", error=reason, completed_at=now)
+            ).rowcount
+            if moved:
+                failed.append(job)
+    return failed
+
+
+def request_cancel(*, bind: Bind, job_id: str) -> JobRecord | None:
+    """Cancel a job: a submitted one at once, a running one by flagging it for its owner.
+    Returns the job as it now stands (None if unknown)."""
+    with transaction(bind) as conn:
+        conn.execute(
+            sa.update(tag_jobs)
+            .where(tag_jobs.c.job_id == job_id, tag_jobs.c.status == "submitted")
+            .values(status="cancelled", completed_at=_now(), error="cancelled before it started")
+        )
+        conn.execute(
+            sa.update(tag_jobs)
+            .where(tag_jobs.c.job_id == job_id, tag_jobs.c.status == "running")
+            .values(cancel_requested=True)
+        )
+        return _get_job(conn, job_id)
+
+
+def cancel_requests(*, bind: Bind, owner: str) -> list[str]:
+    """Running jobs of `owner` that somebody asked to cancel."""
+    query = sa.select(tag_jobs.c.job_id).where(
+        tag_jobs.c.owner == owner,
+        tag_jobs.c.status == "running",
+        tag_jobs.c.cancel_requested == sa.true(),
+    )
+    with transaction(bind) as conn:
+        return [str(row[0]) for row in conn.execute(query)]
+
+
+def count_jobs_by_status(*, bind: Bind) -> dict[str, int]:
+    query = sa.select(tag_jobs.c.status, sa.func.count()).group_by(tag_jobs.c.status)
+    with transaction(bind) as conn:
+        counts = {str(row[0]): int(row[1]) for row in conn.execute(query)}
+    return {status: counts.get(status, 0) for status in JOB_STATUSES}
+
+
+def list_jobs(
+    *,
+    bind: Bind,
+    status: str | None = None,
+    limit: int = 100,
+    after: tuple[datetime, str] | None = None,
+) -> list[JobRecord]:
+    """Most recently submitted first; `after` = (submitted_at, job_id) of the last job of
+    the previous page."""
+    query = (
+        sa.select(tag_jobs)
+        .order_by(tag_jobs.c.submitted_at.desc(), tag_jobs.c.job_id.desc())
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(tag_jobs.c.status == status)
+    if after is not None:
+        at, job_id = after
+        query = query.where(
+            sa.or_(
+                tag_jobs.c.submitted_at < at,
+                sa.and_(tag_jobs.c.submitted_at == at, tag_jobs.c.job_id < job_id),
+            )
+        )
+    with transaction(bind) as conn:
+        return [_job(row) for row in conn.execute(query)]
+
+
+def fail_interrupted_jobs(
+    *, bind: Bind, reason: str, statuses: Sequence[str] = ("running",)
+) -> int:
+    """Fail every job in `statuses` with `reason` (an operator's cleanup; the service itself
+    fails only jobs whose heartbeat stopped, see `reap_jobs`)."""
+    unknown = set(statuses) - set(JOB_STATUSES)
+    if unknown:
+        raise StoreError(f"unknown job status {sorted(unknown)}: use some of {list(JOB_STATUSES)}")
+    stmt = (
+        sa.update(tag_jobs)
+        .where(tag_jobs.c.status.in_(list(statuses)))
+        .values(status="failed", error=reason, completed_at=_now())
+    )
+    with transaction(bind) as conn:
+        return int(conn.execute(stmt).rowcount)
