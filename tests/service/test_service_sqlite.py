@@ -1,0 +1,184 @@
+"""The service on the embedded store, over a real socket: the seed's REST example, the
+query endpoints, bad input and metrics."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tagsys.api import TagSystemAPI
+from tagsys.settings import load_settings
+from tests.service.conftest import make_lake, seeded_sqlite
+from tests.service.support import AS_OF, Service, service_env, table_rows
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+pytestmark = pytest.mark.spark
+EXAMPLE = Path(__file__).with_name("seed_rest_example.py")
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_lake(tmp_path_factory.mktemp("lake"), 400)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return seeded_sqlite(tmp_path_factory.mktemp("store"))
+
+
+@pytest.fixture(scope="module")
+def service(lake: Path, store: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    log = tmp_path_factory.mktemp("log") / "service.log"
+    env = service_env(store, lake, TAGSYS_JOB_QUEUE_LIMIT="3")
+    service = Service(env, log, workers=1)
+    yield service
+    service.stop()
+
+
+def expected_rows(
+    spark: SparkSession, lake: Path, folder: Path, **request: object
+) -> dict[str, tuple[list[int], dict[str, object]]]:
+    """What the engine writes for the same request, in this process, on a fresh store."""
+    url = seeded_sqlite(folder)
+    settings = load_settings("local", db_url=url, lake_uri=str(lake))
+    with TagSystemAPI(settings=settings, spark=spark) as api:
+        summary = api.run(api.request(**{"as_of": AS_OF, **request}))
+        assert summary.succeeded
+    return table_rows(url)
+
+
+def test_the_seed_rest_example_runs_unchanged_and_matches_the_engine(
+    service: Service, store: str, lake: Path, spark: SparkSession, tmp_path: Path
+) -> None:
+    script = tmp_path / "example.py"
+    script.write_text(EXAMPLE.read_text().replace("localhost:5000", f"127.0.0.1:{service.port}"))
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=600, check=True
+    ).stdout
+
+    assert "任务已提交" in out
+    assert "任务状态: completed" in out
+    # The example runs tags 1-3 for all users as of today: the engine, asked the same, agrees.
+    expected = expected_rows(spark, lake, tmp_path, mode="task-tags", tag_ids=[1, 2, 3], as_of=None)
+    assert table_rows(store) == expected
+
+
+def test_a_user_s_tags_a_tag_s_users_and_stats_agree_with_the_table(
+    service: Service, store: str
+) -> None:
+    task = service.trigger(mode="task-all")
+    assert service.wait(task)["status"] == "completed"
+    assert f"[job:{task}] tagsys.service.jobs: job {task}: completed" in service.log.read_text()
+    rows = table_rows(store)
+
+    user = next(u for u, (ids, _) in sorted(rows.items()) if len(ids) >= 2)
+    body = service.get(f"/api/v1/users/{user}/tags").json()
+    assert [t["tag_id"] for t in body["tags"]] == rows[user][0]
+    assert all(t["tag_name"] and t["tag_category"] for t in body["tags"])
+    assert body["created_time"] and body["updated_time"]
+    assert service.get("/api/v1/users/nobody/tags").status_code == 404
+
+    members, cursor, pages = [], None, 0
+    while True:
+        params = {"limit": 37, **({"cursor": cursor} if cursor else {})}
+        page = service.get("/api/v1/tags/3/users", params=params).json()
+        members += [u["user_id"] for u in page["users"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    holders = sorted(u for u, (ids, _) in rows.items() if 3 in ids)
+    assert members == holders and pages > 1
+
+    stats = {t["tag_id"]: t["users"] for t in service.get("/api/v1/tags/stats").json()["tags"]}
+    for tag_id in range(1, 9):
+        assert stats[tag_id] == sum(tag_id in ids for ids, _ in rows.values())
+
+
+def test_tasks_and_runs_are_listed_newest_first_with_cursors(service: Service) -> None:
+    first = service.get("/api/v1/tasks", params={"limit": 1}).json()
+    assert first["count"] == 1 and first["next_cursor"]
+    second = service.get("/api/v1/tasks", params={"limit": 1, "cursor": first["next_cursor"]})
+    assert second.json()["tasks"][0]["submitted_at"] <= first["tasks"][0]["submitted_at"]
+    completed = service.get("/api/v1/tasks", params={"status": "completed"}).json()["tasks"]
+    assert completed and {t["status"] for t in completed} == {"completed"}
+
+    runs = service.get("/api/v1/runs").json()["runs"]
+    assert runs and runs[0]["status"] == "completed"
+    run = service.get(f"/api/v1/runs/{runs[0]['run_id']}").json()["run"]
+    assert run["summary"]["run_id"] == runs[0]["run_id"]
+    task = service.status(completed[0]["task_id"])
+    assert task["run_id"] and task["result"]["total_users"] == 400
+    assert service.get("/api/v1/runs/nope").status_code == 404
+    bad = service.get("/api/v1/tasks", params={"cursor": "garbage"})
+    assert bad.status_code == 422 and "cursor" in bad.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "where", "words"),
+    [
+        ({"tag_ids": [1, 999, 998]}, "tag_ids", "998, 999"),
+        ({"tag_ids": []}, "tag_ids", "at least 1"),
+        ({"user_ids": [], "mode": "task-users"}, "user_ids", "at least 1"),
+        ({"tag_ids": "1,2"}, "tag_ids", "valid list"),
+        ({"tag_ids": [1], "user_ids": ["u"] * 10_001}, "user_ids", "at most 10000"),
+        ({"mode": "sometimes"}, "mode", "'full'"),
+        ({"mode": "incremental"}, "request", "needs days"),
+        ({"tag_ids": [1], "surprise": True}, "surprise", "Extra inputs"),
+        ({"as_of": "yesterday"}, "as_of", "date"),
+        ({"mode": "task-all", "tag_ids": [1]}, "request", "task-tags"),
+    ],
+)
+def test_bad_input_is_refused_saying_what_and_where_and_starts_nothing(
+    service: Service, body: dict[str, object], where: str, words: str
+) -> None:
+    before = service.get("/api/v1/tasks", params={"limit": 1000}).json()["count"]
+    response = service.post("/api/v1/tags/trigger", body)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert words in error["message"]
+    assert response.json()["success"] is False
+    assert any(d["location"] == where for d in error["details"]), error
+    assert service.get("/api/v1/tasks", params={"limit": 1000}).json()["count"] == before
+
+
+def test_every_response_carries_a_request_id_and_errors_share_one_shape(service: Service) -> None:
+    response = service.get("/api/v1/nowhere", headers={"X-Request-ID": "trace-42"})
+    assert response.status_code == 404
+    assert response.headers["X-Request-ID"] == "trace-42"
+    assert set(response.json()) == {"success", "error"}
+    assert set(response.json()["error"]) == {"code", "message", "details"}
+    assert service.get("/health").headers["X-Request-ID"]
+
+
+def test_a_full_queue_answers_429_with_retry_after(service: Service) -> None:
+    answers = [
+        service.post(
+            "/api/v1/tags/trigger",
+            {"mode": "task-all", "dry_run": True, "as_of": AS_OF.isoformat()},
+        )
+        for _ in range(6)
+    ]
+    refused = [a for a in answers if a.status_code == 429]
+    assert refused, [a.status_code for a in answers]
+    assert int(refused[0].headers["Retry-After"]) > 0
+    assert refused[0].json()["error"]["code"] == "queue_full"
+    for accepted in (a for a in answers if a.status_code == 202):
+        assert service.wait(accepted.json()["task_id"])["status"] == "completed"
+
+
+def test_metrics_show_jobs_requests_runs_and_tag_counts(service: Service) -> None:
+    text = service.get("/metrics").text
+    assert 'tagsys_jobs{status="completed"}' in text
+    assert "tagsys_job_queue_depth" in text
+    assert 'tagsys_http_request_duration_seconds_bucket{le="0.05",method="GET"' in text
+    assert 'tagsys_run_duration_seconds_count{mode="task-all",status="completed"}' in text
+    assert 'tagsys_run_rows_written_count{mode="task-all"}' in text
+    assert 'tagsys_tag_users{tag_id="3"' in text
