@@ -87,8 +87,9 @@ class JobRunner:
         thread.start()
         self._threads.append(thread)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop claiming; running jobs are cancelled (a restart would fail them anyway)."""
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop claiming and cancel the running jobs (a restart would fail them anyway);
+        a job whose run does not stop within `timeout` is recorded cancelled here."""
         self._stop.set()
         with self._lock:
             running = dict(self._running)
@@ -99,6 +100,16 @@ class JobRunner:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            left = list(self._running)
+        for job_id in left:
+            store_jobs.finish_job(
+                bind=self.engine,
+                job_id=job_id,
+                owner=self.instance,
+                status="cancelled",
+                error="the service instance stopped while the job ran",
+            )
 
     def wake(self) -> None:
         with self._wake:
