@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from tagsys.errors import (
     ConfigError,
@@ -86,6 +87,16 @@ def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     ]
 
 
+def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    allowed: set[str] = set()
+    for route in app.router.routes:
+        for method in getattr(route, "methods", None) or ():
+            if route.matches({**request.scope, "method": method})[0] == Match.FULL:
+                allowed.add(method)
+    return sorted(allowed)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -101,9 +112,18 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         message = str(exc.detail)
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 400 and "parsing the body" in message:
+            code, message = "invalid_json", "the request body is not valid JSON"
         if exc.status_code == 404 and message == "Not Found":
             message = f"no endpoint at {request.url.path}; see /docs for the endpoints"
-        return _response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+        if exc.status_code == 405:
+            allowed = _allowed_methods(app, request)
+            headers = {"Allow": ", ".join(allowed)}
+            message = (
+                f"{request.method} is not allowed on {request.url.path}; use {', '.join(allowed)}"
+            )
+        return _response(exc.status_code, code, message, headers=headers)
 
     @app.exception_handler(TagSysError)
     async def _product(request: Request, exc: TagSysError) -> JSONResponse:

@@ -30,6 +30,7 @@ class ErrorResponse(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}
     for status, description in (
+        (400, "the body is not valid JSON"),
         (401, "no API key, or a wrong one"),
         (404, "not found"),
         (409, "conflicts with the current state"),

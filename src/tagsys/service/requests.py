@@ -57,14 +57,14 @@ class TriggerRequest(BaseModel):
 
     def run_mode(self) -> Mode:
         mode = self.mode
+        if mode != "incremental" and self.days is not None:
+            raise ValueError(f"days applies to mode 'incremental' only, not {mode!r}")
         if mode == "full":
             if self.user_ids is not None:
                 return "task-users"
             return "task-tags" if self.tag_ids is not None else "task-all"
         if mode == "incremental" and self.days is None:
             raise ValueError("mode 'incremental' needs days (how many days to look back)")
-        if mode != "incremental" and self.days is not None:
-            raise ValueError(f"days applies to mode 'incremental' only, not {mode!r}")
         if mode == "task-tags" and self.tag_ids is None:
             raise ValueError("mode 'task-tags' needs tag_ids")
         if mode == "task-users" and self.user_ids is None:
