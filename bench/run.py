@@ -75,6 +75,8 @@ class BenchConfig:
     duckdb_threads: int | None = None
     cold_runs: bool = True
     """Time `tagsys --mode task-all` in fresh processes (first, then unchanged): end to end."""
+    service: bool = False
+    """Time jobs through `tagsys serve` instead of the engine steps and baselines."""
 
 
 @dataclass
@@ -483,6 +485,11 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--duckdb-threads", type=int)
     parser.add_argument("--no-cold-runs", action="store_true", help="skip fresh-process runs")
+    parser.add_argument(
+        "--service",
+        action="store_true",
+        help="time jobs through the REST service instead (bench/service.py)",
+    )
     args = parser.parse_args(argv)
     chosen = tuple(b for b in args.baselines.split(",") if b)
     unknown = sorted(set(chosen) - set(ALL_BASELINES))
@@ -503,16 +510,40 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         spark_conf=dict(item.split("=", 1) for item in args.conf),
         duckdb_threads=args.duckdb_threads,
         cold_runs=not args.no_cold_runs,
+        service=args.service,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
+    if config.service:
+        return _service_main(config)
     result = run_benchmark(config)
     print(report.render(result))
     if config.json_out:
         config.json_out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     return 0 if result["checks"]["ok"] else 1
+
+
+def _service_main(config: BenchConfig) -> int:
+    from bench import service
+
+    config.cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=config.cache, prefix="work-") as work:
+        conf = {"spark.driver.memory": config.driver_memory, "spark.ui.enabled": "false"}
+        result = service.run_service_benchmark(
+            config.users,
+            config.tags,
+            config.db_url,
+            Path(work),
+            config.seed,
+            config.as_of,
+            conf | config.spark_conf,
+        )
+    print(service.render(result))
+    if config.json_out:
+        config.json_out.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
 
 
 if __name__ == "__main__":
