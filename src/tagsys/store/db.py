@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -12,6 +13,22 @@ from tagsys.errors import StoreError
 from tagsys.store.adapters import StoreAdapter, adapter_for
 
 Bind = sa.Engine | sa.Connection
+
+
+def newest_first(
+    query: sa.Select[Any],
+    at: sa.ColumnElement[Any],
+    key: sa.ColumnElement[Any],
+    after: tuple[Any, Any] | None,
+    limit: int,
+) -> sa.Select[Any]:
+    """One page of `query` by (`at`, `key`) descending: the rows after the (at, key) of the
+    previous page's last row (keyset pagination: stable while rows are added)."""
+    query = query.order_by(at.desc(), key.desc()).limit(limit)
+    if after is None:
+        return query
+    last_at, last_key = after
+    return query.where(sa.or_(at < last_at, sa.and_(at == last_at, key < last_key)))
 
 
 def parse_url(db_url: str | sa.URL) -> sa.URL:

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tagsys.errors import StoreError
-from tagsys.store.db import Bind, transaction
+from tagsys.store.db import Bind, newest_first, transaction
 from tagsys.store.schema import JOB_STATUSES, tag_jobs
 
 FINAL_JOB_STATUSES = frozenset({"completed", "failed", "cancelled"})
@@ -272,21 +272,10 @@ def list_jobs(
 ) -> list[JobRecord]:
     """Most recently submitted first; `after` = (submitted_at, job_id) of the last job of
     the previous page."""
-    query = (
-        sa.select(tag_jobs)
-        .order_by(tag_jobs.c.submitted_at.desc(), tag_jobs.c.job_id.desc())
-        .limit(limit)
-    )
+    query = sa.select(tag_jobs)
     if status is not None:
         query = query.where(tag_jobs.c.status == status)
-    if after is not None:
-        at, job_id = after
-        query = query.where(
-            sa.or_(
-                tag_jobs.c.submitted_at < at,
-                sa.and_(tag_jobs.c.submitted_at == at, tag_jobs.c.job_id < job_id),
-            )
-        )
+    query = newest_first(query, tag_jobs.c.submitted_at, tag_jobs.c.job_id, after, limit)
     with transaction(bind) as conn:
         return [_job(row) for row in conn.execute(query)]
 

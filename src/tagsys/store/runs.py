@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tagsys.errors import StoreError
-from tagsys.store.db import Bind, transaction
+from tagsys.store.db import Bind, newest_first, transaction
 from tagsys.store.schema import RUN_STATUSES, tag_runs
 
 FINAL_RUN_STATUSES = frozenset({"completed", "failed", "cancelled"})
@@ -153,23 +153,12 @@ def list_runs(
 ) -> list[RunRecord]:
     """Runs, most recently started first; `after` = (started_at, run_id) of the last run of
     the previous page."""
-    query = (
-        sa.select(tag_runs)
-        .order_by(tag_runs.c.started_at.desc(), tag_runs.c.run_id.desc())
-        .limit(limit)
-    )
+    query = sa.select(tag_runs)
     if mode is not None:
         query = query.where(tag_runs.c.mode == mode)
     if status is not None:
         query = query.where(tag_runs.c.status == status)
-    if after is not None:
-        at, run_id = after
-        query = query.where(
-            sa.or_(
-                tag_runs.c.started_at < at,
-                sa.and_(tag_runs.c.started_at == at, tag_runs.c.run_id < run_id),
-            )
-        )
+    query = newest_first(query, tag_runs.c.started_at, tag_runs.c.run_id, after, limit)
     with transaction(bind) as conn:
         return [_record(row) for row in conn.execute(query)]
 
