@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     write_batch_size: int = Field(2000, ge=1, le=100_000)
     write_partitions: int | None = Field(None, ge=1)
     run_heartbeat_seconds: float = Field(10.0, gt=0, le=3600)
+    journal: bool = True
+    """Journal every user_tags row a run writes (history and rollback need it)."""
+    journal_days: int = Field(30, ge=1, le=36_500)
+    """How long `prune-journal` keeps a run's journal."""
     aws_region: str | None = Field(None, validation_alias=_alias("aws_region", "AWS_REGION"))
     glue_job_name: str | None = None
     require_confirmation: bool = False

@@ -113,7 +113,14 @@ def clean(db_url: str, lake_root: str) -> str:
     engine = create_store_engine(db_url)
     try:
         with engine.begin() as conn:
-            for table in ("user_tags", "tag_rules", "tag_definition", "tag_category", "tag_runs"):
+            for table in (
+                "user_tags",
+                "user_tags_journal",
+                "tag_rules",
+                "tag_definition",
+                "tag_category",
+                "tag_runs",
+            ):
                 conn.execute(sa.text(f"DELETE FROM {table}"))
     finally:
         engine.dispose()

@@ -35,9 +35,10 @@ FINISH_RETRY_SECONDS = 30.0
 class RunRecorder:
     """Records one run. `start`, then `phase` as it goes, then exactly one of `finish`/`fail`."""
 
-    def __init__(self, db_url: str, heartbeat_seconds: float) -> None:
+    def __init__(self, db_url: str, heartbeat_seconds: float, journal: bool = False) -> None:
         self.engine = create_store_engine(db_url)
         self.heartbeat_seconds = heartbeat_seconds
+        self.journal = journal
         self.run_id: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -52,6 +53,7 @@ class RunRecorder:
             pid=os.getpid(),
             heartbeat_seconds=self.heartbeat_seconds,
             summary=summary.to_dict(),
+            journal="on" if self.journal and not summary.dry_run else "off",
         )
         self.run_id = summary.run_id
         self._thread = threading.Thread(
@@ -68,7 +70,7 @@ class RunRecorder:
             log.warning("could not record phase %s of run %s: %s", name, self.run_id, exc)
 
     def finish(self, summary: RunSummary) -> None:
-        written = None if summary.dry_run else summary.rows_inserted + summary.rows_updated
+        written = None if summary.dry_run else summary.rows_written
         self._close(summary.status, summary, error=None, rows_written=written)
 
     def fail(self, summary: RunSummary, exc: BaseException) -> None:

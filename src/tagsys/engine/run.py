@@ -43,6 +43,8 @@ class RunContext:
     write_batch_size: int = 2000
     write_partitions: int | None = None
     change_columns: dict[str, str] = field(default_factory=dict)
+    journal: bool = True
+    """Journal every row written (see `tagsys.store.journal`)."""
     on_phase: Callable[[str], None] | None = None
     """Called as each phase starts (the run's record notes it)."""
 
@@ -76,7 +78,8 @@ def execute(request: RunRequest, ctx: RunContext, summary: RunSummary | None = N
             per_tag = frames.per_tag_counts(frame)
         with timer("write"), product_errors():
             summary.written_at = None if request.dry_run else datetime.now(UTC)
-            counts = _write(frame, plan, ctx, stats, summary.written_at)
+            run_id = summary.run_id if ctx.journal else None
+            counts = _write(frame, plan, ctx, stats, summary.written_at, run_id)
     finally:
         for persisted in cached:
             persisted.unpersist()
@@ -217,6 +220,7 @@ def _write(
     ctx: RunContext,
     stats: dict[str, int],
     written_at: datetime | None,
+    run_id: str | None,
 ) -> tuple[int, int, int]:
     """Write the candidate rows; a dry run (`written_at` None) has the writers decide exactly
     what they would write, reading without locks and writing nothing."""
@@ -231,6 +235,7 @@ def _write(
         batch_size=ctx.write_batch_size,
         written_at=written_at or datetime.now(UTC),
         dry_run=written_at is None,
+        run_id=run_id,
     )
     candidates = frames.with_new_rows(frame.where(F.col(frames.CANDIDATE)), plan.definitions)
     writers = max_concurrent_writers(ctx.db_url) or ctx.write_partitions

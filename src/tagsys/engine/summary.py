@@ -49,6 +49,14 @@ class RunSummary:
     """Set when the run stopped early: failed or cancelled."""
     written_at: datetime | None = None
     """The write time stamped on every row the run inserted or changed."""
+    rows_deleted: int = 0
+    """Rows removed (only a rollback removes rows: those the rolled-back run created)."""
+    rollback: dict[str, Any] | None = None
+    """A rollback's own outcome: the run it undid, rows already restored, conflicts."""
+
+    @property
+    def rows_written(self) -> int:
+        return self.rows_inserted + self.rows_updated + self.rows_deleted
 
     @property
     def failed_tags(self) -> list[TagOutcome]:

@@ -35,6 +35,20 @@ class Retry(Enum):
 
 
 _UPSERT_COLUMNS = "user_id, tag_ids, tag_details, created_time, updated_time"
+JOURNAL_COLUMNS = (
+    "run_id",
+    "user_id",
+    "written_at",
+    "before_ids",
+    "before_details",
+    "before_updated",
+    "after_ids",
+    "after_details",
+    "entered",
+    "exited",
+)
+"""The order of a journal entry's values (see `tagsys.store.journal.JournalEntry`)."""
+_JOURNAL_LIST = ", ".join(JOURNAL_COLUMNS)
 
 EXISTING_ROWS_SCHEMA = pa.schema(
     [("user_id", pa.string()), ("tag_ids", pa.string()), ("details_md5", pa.string())]
@@ -75,6 +89,12 @@ class StoreAdapter:
         "EXISTS (SELECT 1 FROM json_each(user_tags.tag_ids) WHERE json_each.value = :tag_id)"
     )
     """A condition on a user_tags row: its tag_ids hold :tag_id (an integer)."""
+    JOURNAL_UPSERT_SQL: ClassVar[str] = ""
+    """Write journal entries; a second write of one user by one run replaces its entry (a
+    retry that found the row changed by another run in between rewrote it)."""
+    DELETE_ROWS_SQL: ClassVar[str] = "DELETE FROM user_tags WHERE user_id IN ({ids})"
+    JSON_HAS_SQL: ClassVar[str] = ""
+    """Whether the JSON id array in column {column} holds the tag id bound as `:tag` (text)."""
 
     def prepare_url(self, url: sa.URL) -> sa.URL:
         return url
@@ -120,13 +140,24 @@ class StoreAdapter:
         arrays = [pa.array(column, pa.string()) for column in (users, ids, details)]
         return pa.Table.from_arrays(arrays, schema=EXISTING_ROWS_SCHEMA)
 
-    def insert_new_rows(self, cursor: Any, rows: pa.Table, stamp: object) -> int:
+    def insert_new_rows(
+        self, cursor: Any, rows: pa.Table, stamp: object, run_id: str | None = None
+    ) -> int:
         """Insert (user_id, tag_ids, tag_details) rows stamped `stamp`, skipping users that
-        have a row; return how many were inserted. The caller commits."""
+        have a row; return how many were inserted. With `run_id`, journal them when every row
+        was inserted (else the caller rolls back and merges them one by one). The caller
+        commits."""
         cursor.execute(self.BEGIN_WRITE_SQL)
-        values = zip(*(rows.column(i).to_pylist() for i in range(3)), strict=True)
+        values = list(zip(*(rows.column(i).to_pylist() for i in range(3)), strict=True))
         cursor.executemany(self.INSERT_NEW_SQL, [(*row, stamp, stamp) for row in values])
-        return int(cursor.rowcount)
+        inserted = int(cursor.rowcount)
+        if run_id is not None and inserted == len(values):
+            entries = [
+                (run_id, uid, stamp, None, None, None, ids, details, ids, "[]")
+                for uid, ids, details in values
+            ]
+            cursor.executemany(self.JOURNAL_UPSERT_SQL, entries)
+        return inserted
 
     @contextmanager
     def migration_lock(self, conn: sa.Connection) -> Iterator[None]:
@@ -154,6 +185,11 @@ class SQLiteAdapter(StoreAdapter):
             tag_details = excluded.tag_details
     """
     INSERT_NEW_SQL = f"INSERT OR IGNORE INTO user_tags ({_UPSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+    JOURNAL_UPSERT_SQL = (
+        f"INSERT OR REPLACE INTO user_tags_journal ({_JOURNAL_LIST})"
+        f" VALUES ({', '.join('?' * len(JOURNAL_COLUMNS))})"
+    )
+    JSON_HAS_SQL = "EXISTS (SELECT 1 FROM json_each({column}) WHERE value = CAST(:tag AS INTEGER))"
     READ_RANGE_SQL = (
         "SELECT user_id, tag_ids, tag_details FROM user_tags WHERE id >= ? AND id <= ?{filter}"
         " ORDER BY id"
@@ -214,12 +250,18 @@ class MySQLAdapter(StoreAdapter):
             tag_details = VALUES(tag_details)
     """
     INSERT_NEW_SQL = f"INSERT IGNORE INTO user_tags ({_UPSERT_COLUMNS}) VALUES (%s, %s, %s, %s, %s)"
+    JOURNAL_UPSERT_SQL = (
+        f"INSERT INTO user_tags_journal ({_JOURNAL_LIST})"
+        f" VALUES ({', '.join(['%s'] * len(JOURNAL_COLUMNS))}) ON DUPLICATE KEY UPDATE "
+        + ", ".join(f"{c} = VALUES({c})" for c in JOURNAL_COLUMNS[2:])
+    )
     READ_RANGE_SQL = (
         "SELECT user_id, tag_ids, MD5(tag_details) FROM user_tags"
         " WHERE id >= %s AND id <= %s{filter} ORDER BY id"
     )
     DIGESTS_IN_SQL = True
     HAS_TAG_SQL = "JSON_CONTAINS(user_tags.tag_ids, CAST(:tag_id AS CHAR))"
+    JSON_HAS_SQL = "JSON_CONTAINS({column}, :tag)"
     ID_BUCKETS_SQL = (
         "SELECT (id - {low}) DIV {width} AS bucket, COUNT(*) FROM user_tags"
         " GROUP BY bucket ORDER BY bucket"
@@ -243,6 +285,13 @@ class MySQLAdapter(StoreAdapter):
         FIELDS TERMINATED BY ',' ENCLOSED BY '"' ESCAPED BY '' LINES TERMINATED BY '\\n'
         (user_id, tag_ids, tag_details) SET created_time = %s, updated_time = %s
     """
+    LOAD_JOURNAL_SQL = """
+        LOAD DATA LOCAL INFILE %s INTO TABLE user_tags_journal CHARACTER SET utf8mb4
+        FIELDS TERMINATED BY ',' ENCLOSED BY '"' ESCAPED BY '' LINES TERMINATED BY '\\n'
+        (user_id, @ids, @details) SET run_id = %s, written_at = %s, after_ids = @ids,
+        after_details = @details, entered = @ids, exited = '[]'
+    """
+    """The journal of a bulk insert, from the same file: every row new (before = absent)."""
     LOAD_REFUSED_CODES: ClassVar[frozenset[int]] = frozenset({1148, 2068, 3948, 4166})
     """The server or client refuses LOAD DATA LOCAL (MySQL 8 by default; 4166 is MariaDB)."""
     load_refused: ClassVar[bool] = False
@@ -318,11 +367,13 @@ class MySQLAdapter(StoreAdapter):
             )
         return [table]
 
-    def insert_new_rows(self, cursor: Any, rows: pa.Table, stamp: object) -> int:
-        """One LOAD DATA LOCAL ... IGNORE (the database's bulk path); plain inserts when the
-        server refuses local files."""
+    def insert_new_rows(
+        self, cursor: Any, rows: pa.Table, stamp: object, run_id: str | None = None
+    ) -> int:
+        """One LOAD DATA LOCAL ... IGNORE (the database's bulk path), and the journal from the
+        same file; plain inserts when the server refuses local files."""
         if type(self).load_refused:
-            return super().insert_new_rows(cursor, rows, stamp)
+            return super().insert_new_rows(cursor, rows, stamp, run_id)
         import pymysql
 
         with _csv_file(rows) as path:
@@ -337,9 +388,12 @@ class MySQLAdapter(StoreAdapter):
                 )
                 type(self).load_refused = True
                 cursor.connection.rollback()
-                return super().insert_new_rows(cursor, rows, stamp)
+                return super().insert_new_rows(cursor, rows, stamp, run_id)
             inserted = int(cursor.rowcount)
             self._refuse_lossy_load(cursor, rows.num_rows - inserted)
+            if run_id is not None and inserted == rows.num_rows:
+                cursor.execute(self.LOAD_JOURNAL_SQL, (path, run_id, stamp))
+                self._refuse_lossy_load(cursor, 0)
         return inserted
 
     def _refuse_lossy_load(self, cursor: Any, skipped: int) -> None:

@@ -38,6 +38,8 @@ class RunRecord:
     phase: str | None = None
     error: str | None = None
     rows_written: int | None = None
+    journal: str | None = None
+    """on, off or pruned (see `tagsys.store.schema.JOURNAL_STATES`); None before the journal."""
 
     def effective_status(self, now: datetime | None = None) -> str:
         """`status`, except `abandoned` for a running row whose heartbeat stopped."""
@@ -50,7 +52,7 @@ class RunRecord:
         return self.status
 
 
-def _record(row: sa.Row[Any]) -> RunRecord:
+def record_of(row: sa.Row[Any]) -> RunRecord:
     names = {f.name for f in fields(RunRecord)}
     return RunRecord(**{k: v for k, v in row._asdict().items() if k in names})
 
@@ -70,6 +72,7 @@ def start_run(
     pid: int,
     heartbeat_seconds: float,
     summary: dict[str, Any] | None = None,
+    journal: str | None = None,
 ) -> RunRecord:
     """The row of a run that starts now: `running`, with who runs it and its first beat."""
     now = _now()
@@ -86,6 +89,7 @@ def start_run(
         heartbeat_at=now,
         heartbeat_seconds=heartbeat_seconds,
         phase="start",
+        journal=journal,
     )
     insert_run(bind=bind, run=run)
     return run
@@ -140,7 +144,7 @@ def get_run(*, bind: Bind, run_id: str) -> RunRecord | None:
     query = sa.select(tag_runs).where(tag_runs.c.run_id == run_id)
     with transaction(bind) as conn:
         row = conn.execute(query).first()
-    return None if row is None else _record(row)
+    return None if row is None else record_of(row)
 
 
 def list_runs(
@@ -160,7 +164,7 @@ def list_runs(
         query = query.where(tag_runs.c.status == status)
     query = newest_first(query, tag_runs.c.started_at, tag_runs.c.run_id, after, limit)
     with transaction(bind) as conn:
-        return [_record(row) for row in conn.execute(query)]
+        return [record_of(row) for row in conn.execute(query)]
 
 
 def get_latest_run(*, bind: Bind, mode: str | None = None) -> RunRecord | None:

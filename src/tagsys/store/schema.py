@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from tagsys.store.types import MYSQL_TABLE_OPTIONS, Id, UtcDateTime, utc_now
+from tagsys.store.types import MYSQL_TABLE_OPTIONS, Id, JournalText, UtcDateTime, utc_now
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -133,7 +133,34 @@ tag_runs = sa.Table(
     sa.Column("phase", sa.String(16)),
     sa.Column("error", sa.Text),
     sa.Column("rows_written", sa.BigInteger),
+    sa.Column("journal", sa.String(16)),
     sa.Index("ix_tag_runs_started_at", "started_at"),
     sa.Index("ix_tag_runs_status", "status"),
     **MYSQL_TABLE_OPTIONS,
 )
+
+JOURNAL_STATES = ("on", "off", "pruned")
+"""`tag_runs.journal`: the run journaled its writes, did not (journal off, dry run), or its
+entries were pruned. NULL for runs recorded before the journal existed."""
+
+user_tags_journal = sa.Table(
+    "user_tags_journal",
+    metadata,
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("user_id", sa.String(100), nullable=False),
+    sa.Column("written_at", UtcDateTime, nullable=False),
+    sa.Column("before_ids", JournalText),
+    sa.Column("before_details", JournalText),
+    sa.Column("before_updated", UtcDateTime),
+    sa.Column("after_ids", JournalText),
+    sa.Column("after_details", JournalText),
+    sa.Column("entered", JournalText, nullable=False),
+    sa.Column("exited", JournalText, nullable=False),
+    sa.PrimaryKeyConstraint("run_id", "user_id", name="pk_user_tags_journal"),
+    sa.Index("ix_user_tags_journal_user_id", "user_id", "written_at"),
+    sa.Index("ix_user_tags_journal_written_at", "written_at"),
+    **MYSQL_TABLE_OPTIONS,
+)
+"""One entry per user_tags row a run inserted, updated or deleted, written in the same
+transaction: the before image (NULL ids = no row), the after content (NULL ids = deleted),
+and the tag ids the user entered and exited."""

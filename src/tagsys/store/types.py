@@ -13,6 +13,9 @@ from sqlalchemy.sql.functions import FunctionElement
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 """BIGINT, except on SQLite where only INTEGER PRIMARY KEY autoincrements."""
 
+JournalText = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+"""JSON text of the journal (kept as written: no server-side validation or reformatting)."""
+
 
 def to_utc_naive(value: datetime) -> datetime:
     """The store keeps naive UTC; a naive input is taken to be UTC already."""

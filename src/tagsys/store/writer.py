@@ -53,6 +53,8 @@ class StoredRow(NamedTuple):
     ours: str | None = None
     """'inserted' or 'updated' when the row already carries this run's write time: an earlier
     attempt committed it, though its connection died before the reply."""
+    updated: object = None
+    """updated_time as the driver returned it (the journal's before image keeps it)."""
 
 
 Existing = dict[str, StoredRow]
@@ -82,6 +84,13 @@ class WriteRequest:
     max_attempts: int = 8
     dry_run: bool = False
     """Decide what would be written (reading without locks), write nothing."""
+    run_id: str | None = None
+    """The run whose journal gets an entry for every row written, in the same transaction
+    (None: no journal)."""
+
+    @property
+    def journal_run(self) -> str | None:
+        return None if self.dry_run else self.run_id
 
 
 @dataclass
@@ -102,6 +111,7 @@ class WriteCounts:
 class BatchPlan:
     rows: list[tuple[object, ...]] = field(default_factory=list)
     counts: WriteCounts = field(default_factory=WriteCounts)
+    journal: list[tuple[object, ...]] = field(default_factory=list)
 
 
 def write_rows(request: WriteRequest, rows: Iterable[tuple[str, Sequence[int]]]) -> WriteCounts:
@@ -230,10 +240,18 @@ class RowWriter:
         return total
 
     def _insert_chunk(self, conn: Any, rows: pa.Table) -> int:
+        """Insert a chunk of new rows. Journaled, a chunk where some user had a row after all
+        is rolled back whole (0): its users are merged one by one, each with its entry."""
         stamp = self.adapter.timestamp_param(self.request.written_at)
+        run_id = self.request.journal_run
         cursor = conn.cursor()
         try:
-            inserted = self.adapter.insert_new_rows(cursor, rows.select(NEW_ROW_COLUMNS), stamp)
+            inserted = self.adapter.insert_new_rows(
+                cursor, rows.select(NEW_ROW_COLUMNS), stamp, run_id
+            )
+            if run_id is not None and inserted < rows.num_rows:
+                conn.rollback()
+                return 0
             conn.commit()
             return inserted
         finally:
@@ -262,6 +280,8 @@ class RowWriter:
                     return plan.counts
                 if plan.rows:
                     cursor.executemany(self.adapter.UPSERT_SQL, plan.rows)
+                if plan.journal:
+                    cursor.executemany(self.adapter.JOURNAL_UPSERT_SQL, plan.journal)
                 conn.commit()
                 return plan.counts
             finally:
@@ -295,8 +315,35 @@ def plan_batch(
             plan.counts.inserted += 1
         else:
             plan.counts.updated += 1
-        plan.rows.append((user_id, ids_json(new_ids), details_json(new_details), stamp, stamp))
+        row = (user_id, ids_json(new_ids), details_json(new_details), stamp, stamp)
+        plan.rows.append(row)
+        if request.journal_run is not None:
+            plan.journal.append(journal_entry(request.journal_run, stamp, old, old_ids, row))
     return plan
+
+
+def journal_entry(
+    run_id: str,
+    stamp: object,
+    old: StoredRow | None,
+    old_ids: Sequence[int],
+    row: tuple[object, ...],
+) -> tuple[object, ...]:
+    """The journal values (JOURNAL_COLUMNS) of upserting `row` over `old`."""
+    user_id, new_ids_text = row[0], str(row[1])
+    before, after = set(old_ids), set(parse_ids(new_ids_text))
+    return (
+        run_id,
+        user_id,
+        stamp,
+        None if old is None else old.tag_ids,
+        None if old is None else old.tag_details,
+        None if old is None else old.updated,
+        new_ids_text,
+        row[2],
+        ids_json(after - before),
+        ids_json(before - after),
+    )
 
 
 def _count_unchanged(counts: WriteCounts, old: StoredRow | None) -> None:
@@ -371,7 +418,7 @@ def _lock_existing(
             ours = None
             if adapter.same_stamp(updated, stamp):
                 ours = "inserted" if adapter.same_stamp(created, stamp) else "updated"
-            existing[user_id] = StoredRow(as_text(ids_text), as_text(details_text), ours)
+            existing[user_id] = StoredRow(as_text(ids_text), as_text(details_text), ours, updated)
     return existing
 
 
