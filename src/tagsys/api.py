@@ -7,21 +7,26 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from tagsys.engine.plan import RunRequest
-from tagsys.errors import RunCancelled, TagSysError
+from tagsys.errors import RunCancelled, TagSysError, UsageError
 from tagsys.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
     from pyspark.sql import SparkSession
 
     from tagsys.engine.summary import RunSummary
     from tagsys.health import HealthReport
+    from tagsys.history.retention import PruneResult
+    from tagsys.history.rollback import RollbackResult
+    from tagsys.history.timeline import TagHistoryPage, UserHistoryPage
     from tagsys.lake.catalog import LakeCatalog
     from tagsys.store.runs import RunRecord
     from tagsys.tasks.registry import TaskRegistry
@@ -145,12 +150,22 @@ class TagSystemAPI:
 
         Runs may go on in several threads at once (the service's jobs); `cancel_run(run_id)`
         stops one of them."""
-        from tagsys.engine.recorder import RunRecorder
         from tagsys.engine.run import new_summary
 
         self.ensure_store()
         summary = new_summary(request, run_id)
-        recorder = RunRecorder(self.db_url, self.settings.run_heartbeat_seconds)
+        return self._recorded(summary, lambda on_phase: self._execute(request, summary, on_phase))
+
+    def _recorded(
+        self, summary: RunSummary, work: Callable[[Callable[[str], None]], Any]
+    ) -> RunSummary:
+        """Do a run's `work` with its `tag_runs` row: started, beaten, finished once; a
+        `cancel_run` stops it at its next phase (or its Spark jobs at once)."""
+        from tagsys.engine.recorder import RunRecorder
+
+        recorder = RunRecorder(
+            self.db_url, self.settings.run_heartbeat_seconds, journal=self.settings.journal
+        )
         recorder.start(summary)
 
         def on_phase(name: str) -> None:
@@ -158,7 +173,7 @@ class TagSystemAPI:
             recorder.phase(name)
 
         try:
-            self._execute(request, summary, on_phase)
+            work(on_phase)
             self._raise_if_cancelled(summary.run_id)
         except BaseException as exc:
             self._cancel_spark_jobs(summary.run_id)
@@ -215,6 +230,7 @@ class TagSystemAPI:
             write_batch_size=self.settings.write_batch_size,
             write_partitions=self.settings.write_partitions,
             change_columns=dict(self.settings.change_columns),
+            journal=self.settings.journal,
             on_phase=on_phase,
         )
         self.spark.sparkContext.setJobGroup(
@@ -309,6 +325,69 @@ class TagSystemAPI:
         finally:
             engine.dispose()
 
+    # --- history and rollback (SPEC section 9) ------------------------------------------
+    def rollback(self, run_id: str, dry_run: bool = False) -> RollbackResult:
+        """Undo run `run_id`: each row it wrote gets its content from before the run back,
+        except rows changed since (conflicts: left alone, counted, sampled). Recorded and
+        journaled as a run of mode `rollback`; a dry run only counts."""
+        from tagsys.history import rollback
+
+        self.ensure_store()
+        with self._store() as engine:
+            rollback.check_target(engine, run_id)
+        summary = rollback.new_summary(run_id, dry_run, self.settings.today())
+
+        def work(on_phase: Callable[[str], None]) -> None:
+            rollback.execute(
+                self.db_url,
+                summary,
+                batch_size=self.settings.write_batch_size,
+                journal_on=self.settings.journal,
+                on_phase=on_phase,
+            )
+
+        self._recorded(summary, work)
+        return rollback.RollbackResult.from_summary(summary)
+
+    def user_history(
+        self, user_id: str, cursor: str | None = None, limit: int = 50
+    ) -> UserHistoryPage:
+        """The user's changes, newest first: tags entered and exited, by which run, when."""
+        from tagsys.history.timeline import user_history
+
+        _check_page(limit)
+        with self._store() as engine:
+            return user_history(engine, user_id, cursor, limit)
+
+    def tag_history(
+        self, tag_id: int, cursor: str | None = None, limit: int = 50
+    ) -> TagHistoryPage:
+        """The runs, newest first, with the users who entered and exited the tag and its
+        members after each."""
+        from tagsys.history.timeline import tag_history
+
+        _check_page(limit)
+        with self._store() as engine:
+            return tag_history(engine, tag_id, cursor, limit)
+
+    def prune_journal(self, days: int | None = None) -> PruneResult:
+        """Delete the journal of runs older than `days` (default TAGSYS_JOURNAL_DAYS)."""
+        from tagsys.history.retention import prune
+
+        with self._store() as engine:
+            return prune(engine, self.settings.journal_days if days is None else days)
+
+    @contextmanager
+    def _store(self) -> Iterator[sa.Engine]:
+        from tagsys.store.db import create_store_engine
+
+        self.ensure_store()
+        engine = create_store_engine(self.db_url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
     def list_tasks(self) -> list[TaskInfo]:
         from tagsys.introspect import task_infos
 
@@ -327,6 +406,13 @@ class TagSystemAPI:
         from tagsys.introspect import explain_user
 
         return explain_user(self, tag_id, user_id, as_of or self.settings.today())
+
+
+def _check_page(limit: int) -> None:
+    from tagsys.history.timeline import MAX_PAGE
+
+    if not 1 <= limit <= MAX_PAGE:
+        raise UsageError(f"a history page holds 1 to {MAX_PAGE} items, not {limit}")
 
 
 def run_health_check(environment: str = "local") -> bool:

@@ -32,6 +32,9 @@ MODES = (
     "demo",
     "clean-data",
     "list-runs",
+    "rollback",
+    "history",
+    "prune-journal",
     "deploy",
     "serve",
 )
@@ -49,10 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", required=True, choices=MODES, help="what to do")
     p.add_argument("--tag-ids", type=_int_list, help="comma-separated tag ids, e.g. 1,3,5")
     p.add_argument("--user-ids", type=_str_list, help="comma-separated user ids")
-    p.add_argument("--tag-id", type=int, help="explain: the tag")
-    p.add_argument("--user-id", help="explain: the user")
+    p.add_argument("--tag-id", type=int, help="explain, history: the tag")
+    p.add_argument("--user-id", help="explain, history: the user")
+    p.add_argument("--run-id", help="rollback: the run to undo")
+    p.add_argument("--cursor", help="history: the next page (the cursor the last page printed)")
     p.add_argument("--as-of", type=_date, help="business date YYYY-MM-DD (default: today)")
-    p.add_argument("--days", type=int, help="incremental: look back N days")
+    p.add_argument(
+        "--days", type=int, help="incremental: look back N days; prune-journal: keep N days"
+    )
     p.add_argument("--dry-run", action="store_true", help="compute and report, write nothing")
     p.add_argument(
         "--yes",
@@ -61,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         "environment that requires confirmation (without a terminal to ask on); migrate: "
         "apply the shown plan for adopting an original system's database",
     )
-    p.add_argument("--limit", type=int, default=20, help="list-runs: how many runs")
+    p.add_argument("--limit", type=int, default=20, help="list-runs, history: how many items")
     p.add_argument("--users", type=int, default=10_000, help="generate-data/demo: users")
     p.add_argument("--seed", type=int, default=42, help="generate-data/demo: random seed")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
@@ -225,7 +232,8 @@ def _needs_confirmation(settings: Settings, args: argparse.Namespace) -> str | N
     env = settings.env
     if args.mode in DESTRUCTIVE_MODES and env != "local":
         return f"--mode {args.mode} deletes or replaces data, and the environment is '{env}'"
-    writes = args.mode in (*DESTRUCTIVE_MODES, "migrate", "deploy", *RUN_MODES) and not args.dry_run
+    writing = (*DESTRUCTIVE_MODES, "migrate", "deploy", "rollback", "prune-journal", *RUN_MODES)
+    writes = args.mode in writing and not args.dry_run
     if writes and settings.require_confirmation:
         return f"environment '{env}' requires confirmation (require_confirmation) for --mode {args.mode}"
     return None
@@ -347,6 +355,36 @@ def _run(api: TagSystemAPI, args: argparse.Namespace) -> int:
     return 0 if summary.succeeded else 1
 
 
+def _rollback(api: TagSystemAPI, args: argparse.Namespace) -> int:
+    if not args.run_id:
+        raise UsageError("rollback needs --run-id RUN (`--mode list-runs` lists the runs)")
+    result = api.rollback(args.run_id, dry_run=args.dry_run)
+    print(json.dumps(result.to_dict(), ensure_ascii=False) if args.json else result.render())
+    return 0 if result.status == "completed" else 1
+
+
+def _history(api: TagSystemAPI, args: argparse.Namespace) -> int:
+    from tagsys.history.render import render_tag_page, render_user_page
+
+    if (args.user_id is None) == (args.tag_id is None):
+        raise UsageError(
+            "history needs --user-id U (a user's changes) or --tag-id N (a tag's runs)"
+        )
+    if args.user_id is not None:
+        user_page = api.user_history(args.user_id, args.cursor, args.limit)
+        data, text = user_page.to_dict(), render_user_page(user_page)
+    else:
+        tag_page = api.tag_history(args.tag_id, args.cursor, args.limit)
+        data, text = tag_page.to_dict(), render_tag_page(tag_page)
+    print(json.dumps(data, ensure_ascii=False) if args.json else text)
+    return 0
+
+
+def _prune_journal(api: TagSystemAPI, args: argparse.Namespace) -> int:
+    print(api.prune_journal(args.days).render())
+    return 0
+
+
 def _init_db(api: TagSystemAPI, args: argparse.Namespace) -> int:
     from tagsys.demo.loader import load_seed_tags
     from tagsys.store.migrate import upgrade
@@ -388,6 +426,9 @@ _HANDLERS = {
     "demo": _demo,
     "clean-data": _clean_data,
     "list-runs": _list_runs,
+    "rollback": _rollback,
+    "history": _history,
+    "prune-journal": _prune_journal,
 }
 
 

@@ -1,0 +1,41 @@
+"""Opaque page cursors: callers pass back what they were given, never build one."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any
+
+from tagsys.errors import UsageError
+
+
+def encode(kind: str, **values: Any) -> str:
+    data = {
+        "k": kind,
+        **{k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()},
+    }
+    raw = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode(kind: str, cursor: str) -> dict[str, Any]:
+    """The values of a cursor made by `encode(kind, ...)`; a UsageError for anything else."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+        if not isinstance(data, dict) or data.pop("k") != kind:
+            raise ValueError(kind)
+        return data
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(
+            f"the cursor {cursor[:40]!r} is not one this {kind} history gave out: pass the "
+            "next_cursor of the previous page unchanged, or none for the first page"
+        ) from exc
+
+
+def as_time(value: Any) -> datetime:
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError as exc:
+        raise UsageError("the cursor is damaged: pass next_cursor unchanged") from exc
