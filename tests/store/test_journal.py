@@ -1,0 +1,173 @@
+"""The journal of the write path: one entry per row written, in the row's transaction; none
+for unchanged rows, dry runs or with the journal off; none twice for a retried batch."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import UTC, date, datetime
+
+import pyarrow as pa
+import pytest
+
+from tagsys.history import rollback
+from tagsys.store import journal, repository
+from tagsys.store.db import create_store_engine
+from tagsys.store.migrate import upgrade
+from tagsys.store.writer import NEW_ROWS_SCHEMA, WriteRequest, write_partition, write_rows
+from tagsys.tagsets import TagInfo, TagScope, details_json
+
+DEFS = {t: TagInfo(f"tag{t}", "c") for t in range(1, 9)}
+T1 = datetime(2026, 1, 1, 8, 0, 0, 123456, tzinfo=UTC)
+T2 = datetime(2026, 1, 2, 8, 0, 0, 654321, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
+def url(request: pytest.FixtureRequest) -> str:
+    db_url = request.getfixturevalue(f"{request.param}_url")
+    upgrade(db_url)
+    return db_url
+
+
+def req(url: str, run_id: str | None, at: datetime, scope: TagScope | None = None) -> WriteRequest:
+    scope = scope or TagScope(all_tags=True)
+    return WriteRequest(url, scope, DEFS, at, batch_size=3, run_id=run_id)
+
+
+def entries(url: str, run_id: str) -> dict[str, journal.JournalEntry]:
+    engine = create_store_engine(url)
+    try:
+        found = journal.run_entries(bind=engine, run_id=run_id, after_user=None, limit=10**6)
+    finally:
+        engine.dispose()
+    return {e.user_id: e for e in found}
+
+
+def table(url: str) -> dict[str, list[int]]:
+    engine = create_store_engine(url)
+    try:
+        return {u: r.tag_ids for u, r in repository.read_user_tags(bind=engine).items()}
+    finally:
+        engine.dispose()
+
+
+def test_each_written_row_has_one_entry_with_its_before_image(url: str) -> None:
+    write_rows(req(url, "A", T1), [("a", [1, 2]), ("b", [3]), ("c", [4])])
+    first = entries(url, "A")
+    assert set(first) == {"a", "b", "c"}
+    assert first["a"].before_ids is None and first["a"].after_ids == "[1,2]"
+    assert first["a"].entered == (1, 2) and first["a"].exited == ()
+
+    counts = write_rows(req(url, "B", T2), [("a", [2, 5]), ("b", [3]), ("d", [])])
+    assert (counts.updated, counts.unchanged) == (1, 2)
+    second = entries(url, "B")
+    assert set(second) == {"a"}  # unchanged b and empty new d cost nothing
+    a = second["a"]
+    assert (a.before_ids, a.after_ids, a.entered, a.exited) == ("[1,2]", "[2,5]", (5,), (1,))
+    assert a.before_details == details_json({1: DEFS[1].as_detail(), 2: DEFS[2].as_detail()})
+    assert a.before_updated == T1 and a.written_at == T2
+
+
+def test_dry_runs_and_the_journal_off_write_no_entries(url: str) -> None:
+    write_rows(replace(req(url, "D", T1), dry_run=True), [("a", [1])])
+    write_rows(req(url, None, T1), [("a", [1])])
+    assert table(url) == {"a": [1]} and entries(url, "D") == {}
+
+
+def test_a_retried_batch_whose_commit_landed_adds_no_second_entry(url: str) -> None:
+    rows = [("a", [1]), ("b", [2]), ("c", [3]), ("d", [4])]
+    write_rows(req(url, "R", T1), rows)
+    again = write_rows(req(url, "R", T1), rows)  # the retry of a commit whose reply was lost
+    assert again.inserted == 4 and len(entries(url, "R")) == 4
+
+
+def test_bulk_inserts_are_journaled_and_a_user_with_a_row_after_all_gets_its_before_image(
+    url: str,
+) -> None:
+    write_rows(req(url, "A", T1), [("b", [3])])
+    users = ["a", "b", "c"]
+    prepared = pa.table(
+        {
+            "user_id": users,
+            "computed": [[1], [1], [2]],
+            "tag_ids": ["[1]", "[1]", "[2]"],
+            "tag_details": [details_json({t: DEFS[t].as_detail()}) for t in (1, 1, 2)],
+        },
+        schema=NEW_ROWS_SCHEMA,
+    )
+    counts = write_partition(req(url, "B", T2, TagScope(frozenset({1, 2}))), prepared.to_batches())
+    assert (counts.inserted, counts.updated) == (2, 1)
+    found = entries(url, "B")
+    assert {u: (e.before_ids, e.after_ids) for u, e in found.items()} == {
+        "a": (None, "[1]"),
+        "b": ("[3]", "[1,3]"),
+        "c": (None, "[2]"),
+    }
+    fresh = pa.table(
+        {
+            "user_id": ["e"],
+            "computed": [[4]],
+            "tag_ids": ["[4]"],
+            "tag_details": [details_json({4: DEFS[4].as_detail()})],
+        },
+        schema=NEW_ROWS_SCHEMA,
+    )
+    write_partition(req(url, "C", T2), fresh.to_batches())
+    assert entries(url, "C")["e"].entered == (4,)
+
+
+@pytest.mark.mariadb
+def test_a_rollback_overlapping_a_run_on_the_same_users_loses_no_update(mariadb_url: str) -> None:
+    """Rollback of B and a run C adding tag 8 to every user, at once, in small batches: C's
+    tag is on every row in the end (no lost update); every other row is as before B unless
+    the rollback reported it as a conflict (C wrote it first), then it is as B left it + 8."""
+    url = mariadb_url
+    upgrade(url)
+    users = [f"u{i:04d}" for i in range(600)]
+    write_rows(req(url, "A", T1), [(u, [1]) for u in users[::2]])
+    write_rows(req(url, "B", T2), [(u, [2]) for u in users])
+    after_b = table(url)
+    summary = rollback.new_summary("B", dry_run=False, as_of=date(2026, 1, 3))
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def undo() -> None:
+        start.wait()
+        rollback.execute(url, summary, batch_size=20, journal_on=True)
+
+    def run_c() -> None:
+        start.wait()
+        scope = TagScope(frozenset({8}))
+        write_rows(
+            replace(req(url, "C", datetime.now(UTC), scope), batch_size=20),
+            [(u, [8]) for u in reversed(users)],
+        )
+
+    threads = [threading.Thread(target=_catching(f, errors)) for f in (undo, run_c)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors, errors
+    assert summary.rollback is not None
+    conflicts = set(summary.rollback["conflict_sample"])
+    assert summary.rollback["conflicts"] == len(conflicts) or len(conflicts) == 20
+    final = table(url)
+    assert all(8 in final[u] for u in users), "C's tag was lost"
+    restored = summary.rows_updated + summary.rows_deleted
+    assert restored + summary.rollback["conflicts"] == len(users)
+    for u in users:
+        rest = [t for t in final[u] if t != 8]
+        assert rest in ([1] if u in users[::2] else [], after_b[u]), (u, final[u])
+    conflicted = [u for u in users if [t for t in final[u] if t != 8] == after_b[u]]
+    assert len(conflicted) == summary.rollback["conflicts"]
+
+
+def _catching(fn: object, errors: list[BaseException]) -> object:
+    def run() -> None:
+        try:
+            fn()  # type: ignore[operator]
+        except BaseException as exc:
+            errors.append(exc)
+
+    return run
