@@ -25,6 +25,7 @@ class RunResult:
     updated: int
     unchanged: int
     failed: list[str] = field(default_factory=list)
+    run_id: str = ""
 
     @property
     def written(self) -> int:
@@ -34,11 +35,13 @@ class RunResult:
         return {"inserted": self.inserted, "updated": self.updated, "unchanged": self.unchanged}
 
 
-def make_api(spark: SparkSession, db_url: str, lake: Path, work: Path) -> TagSystemAPI:
+def make_api(
+    spark: SparkSession, db_url: str, lake: Path, work: Path, **overrides: Any
+) -> TagSystemAPI:
     from tagsys.api import TagSystemAPI
     from tagsys.settings import load_settings
 
-    settings = load_settings("local", db_url=db_url, lake_uri=str(lake), data_dir=work)
+    settings = load_settings("local", db_url=db_url, lake_uri=str(lake), data_dir=work, **overrides)
     return TagSystemAPI(settings=settings, spark=spark)
 
 
@@ -54,6 +57,7 @@ def task_all(api: TagSystemAPI, as_of: date, dry_run: bool = False) -> RunResult
         summary.rows_updated,
         summary.rows_unchanged,
         failed,
+        summary.run_id,
     )
 
 

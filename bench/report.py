@@ -82,6 +82,12 @@ def finish(result: dict[str, Any]) -> None:
         "compute_vs_duckdb": _ratio(phases.get("compute"), base.get("duckdb")),
         "write_vs_bulk_load": _ratio(phases.get("first_run.write"), base.get("bulk_load")),
         "end_to_end_vs_naive": _ratio(phases.get("end_to_end_first"), base.get("naive_end_to_end")),
+        "changed_journal_on_vs_off": _ratio(
+            phases.get("changed_run"), phases.get("changed_run_journal_off")
+        ),
+        "unchanged_journal_on_vs_off": _ratio(
+            phases.get("unchanged_run"), phases.get("unchanged_run_journal_off")
+        ),
     }
     result["targets"] = _targets(result)
     result["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -107,6 +113,8 @@ def _targets(result: dict[str, Any]) -> dict[str, bool | None]:
         if spark_started
         else None,
         "3x_faster_than_naive": at_most(ratios["end_to_end_vs_naive"], 1 / 3),
+        "changed_journal_within_1.25x": at_most(ratios["changed_journal_on_vs_off"], 1.25),
+        "rollback_changed_run_under_30s": at_most(phases.get("rollback_changed_run"), 30),
     }
 
 

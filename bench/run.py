@@ -34,6 +34,7 @@ from bench.engine_runs import (
     summary_of,
     task_all,
 )
+from bench.journal_runs import journal_steps
 from bench.lake import CACHE, ensure_lake
 from bench.rulegen import (
     BASE_THRESHOLD,
@@ -77,6 +78,8 @@ class BenchConfig:
     """Time `tagsys --mode task-all` in fresh processes (first, then unchanged): end to end."""
     service: bool = False
     """Time jobs through `tagsys serve` instead of the engine steps and baselines."""
+    journal_runs: bool = True
+    """Time the change and unchanged runs with the journal off too, and a rollback."""
 
 
 @dataclass
@@ -178,6 +181,8 @@ def _engine_steps(bench: Bench, api: TagSystemAPI) -> None:
     print("engine: 10% re-run", flush=True)
     changed = _changed_runs(bench, api)
     _record_runs(bench, first, unchanged, changed)
+    if config.journal_runs:
+        journal_steps(bench, api, lambda run: _logged(bench, run))
 
 
 def _cold_conf(config: BenchConfig) -> dict[str, str]:
@@ -437,6 +442,9 @@ def _check_rewrites(bench: Bench, checks: dict[str, Any]) -> None:
     checks["changed_writes_only_changed"] = all(n == expected for n in changed)
     if not (checks["unchanged_writes_zero"] and checks["changed_writes_only_changed"]):
         checks["ok"] = False
+    if "rollback_check" in bench.result:  # the rollback restored exactly the change run's rows
+        checks["rollback_restores_the_change_run"] = bench.result.pop("rollback_check")
+        checks["ok"] = checks["ok"] and checks["rollback_restores_the_change_run"]
 
 
 def _sample_diff(bench: Bench, name: str, limit: int = 5) -> list[dict[str, Any]]:
@@ -490,6 +498,9 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         action="store_true",
         help="time jobs through the REST service instead (bench/service.py)",
     )
+    parser.add_argument(
+        "--no-journal-runs", action="store_true", help="skip the journal-off runs and rollback"
+    )
     args = parser.parse_args(argv)
     chosen = tuple(b for b in args.baselines.split(",") if b)
     unknown = sorted(set(chosen) - set(ALL_BASELINES))
@@ -511,6 +522,7 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         duckdb_threads=args.duckdb_threads,
         cold_runs=not args.no_cold_runs,
         service=args.service,
+        journal_runs=not args.no_journal_runs,
     )
 
 

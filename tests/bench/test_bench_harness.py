@@ -28,6 +28,8 @@ RATIO_KEYS = {
     "compute_vs_duckdb",
     "write_vs_bulk_load",
     "end_to_end_vs_naive",
+    "changed_journal_on_vs_off",
+    "unchanged_journal_on_vs_off",
 }
 
 
@@ -83,9 +85,17 @@ def _check(result: dict, with_bulk: bool) -> None:
     assert {"cores", "memory_gb", "pyspark", "duckdb", "database"} <= set(result["machine"])
 
 
-def _small(db_url: str, cache: Path) -> BenchConfig:
+def _small(db_url: str, cache: Path, journal_runs: bool = False) -> BenchConfig:
     """2000 users and 20 tags, one repeat, no cold runs: the whole harness in CI time."""
-    return BenchConfig(users=2000, tags=20, db_url=db_url, repeat=1, cache=cache, cold_runs=False)
+    return BenchConfig(
+        users=2000,
+        tags=20,
+        db_url=db_url,
+        repeat=1,
+        cache=cache,
+        cold_runs=False,
+        journal_runs=journal_runs,
+    )
 
 
 @pytest.mark.spark
@@ -105,8 +115,11 @@ def test_harness_on_mariadb(spark: SparkSession, tmp_path: Path) -> None:
     name = f"tagsys_bench_test_{uuid.uuid4().hex[:8]}"
     server = sa.create_engine(MYSQL_SERVER_URL)
     try:
-        result = run_benchmark(_small(f"{MYSQL_SERVER_URL}/{name}", tmp_path), spark=spark)
+        config = _small(f"{MYSQL_SERVER_URL}/{name}", tmp_path, journal_runs=True)
+        result = run_benchmark(config, spark=spark)
         _check(result, with_bulk=True)
+        assert result["checks"]["rollback_restores_the_change_run"]
+        assert {"changed_run_journal_off", "rollback_changed_run"} <= set(result["phases"])
         with server.connect() as conn:
             found = conn.execute(sa.text("SHOW DATABASES LIKE :n"), {"n": name}).all()
         assert found == [], "the harness must drop its database"
