@@ -157,10 +157,10 @@ def tag_event_counts(
 
 def tag_member_count(*, bind: sa.Engine, tag_id: int) -> int:
     """Users whose current tag_ids hold `tag_id`."""
-    has = engine_adapter(bind).JSON_HAS_SQL.format(column="tag_ids")
+    has = engine_adapter(bind).HAS_TAG_SQL
     sql = sa.text(f"SELECT COUNT(*) FROM {user_tags.name} WHERE {has}")
     with transaction(bind) as conn:
-        return int(conn.execute(sql, {"tag": str(tag_id)}).scalar() or 0)
+        return int(conn.execute(sql, {"tag_id": tag_id}).scalar() or 0)
 
 
 def journaled_runs_before(*, bind: Bind, started_before: datetime) -> list[RunRecord]:
