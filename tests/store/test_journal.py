@@ -11,11 +11,12 @@ import pyarrow as pa
 import pytest
 
 from tagsys.history import rollback
-from tagsys.store import journal, repository
+from tagsys.store import repository
 from tagsys.store.db import create_store_engine
 from tagsys.store.migrate import upgrade
 from tagsys.store.writer import NEW_ROWS_SCHEMA, WriteRequest, write_partition, write_rows
 from tagsys.tagsets import TagInfo, TagScope, details_json
+from tests.history.support import run_journal
 
 DEFS = {t: TagInfo(f"tag{t}", "c") for t in range(1, 9)}
 T1 = datetime(2026, 1, 1, 8, 0, 0, 123456, tzinfo=UTC)
@@ -34,15 +35,6 @@ def req(url: str, run_id: str | None, at: datetime, scope: TagScope | None = Non
     return WriteRequest(url, scope, DEFS, at, batch_size=3, run_id=run_id)
 
 
-def entries(url: str, run_id: str) -> dict[str, journal.JournalEntry]:
-    engine = create_store_engine(url)
-    try:
-        found = journal.run_entries(bind=engine, run_id=run_id, after_user=None, limit=10**6)
-    finally:
-        engine.dispose()
-    return {e.user_id: e for e in found}
-
-
 def table(url: str) -> dict[str, list[int]]:
     engine = create_store_engine(url)
     try:
@@ -53,14 +45,14 @@ def table(url: str) -> dict[str, list[int]]:
 
 def test_each_written_row_has_one_entry_with_its_before_image(url: str) -> None:
     write_rows(req(url, "A", T1), [("a", [1, 2]), ("b", [3]), ("c", [4])])
-    first = entries(url, "A")
+    first = run_journal(url, "A")
     assert set(first) == {"a", "b", "c"}
     assert first["a"].before_ids is None and first["a"].after_ids == "[1,2]"
     assert first["a"].entered == (1, 2) and first["a"].exited == ()
 
     counts = write_rows(req(url, "B", T2), [("a", [2, 5]), ("b", [3]), ("d", [])])
     assert (counts.updated, counts.unchanged) == (1, 2)
-    second = entries(url, "B")
+    second = run_journal(url, "B")
     assert set(second) == {"a"}  # unchanged b and empty new d cost nothing
     a = second["a"]
     assert (a.before_ids, a.after_ids, a.entered, a.exited) == ("[1,2]", "[2,5]", (5,), (1,))
@@ -71,14 +63,14 @@ def test_each_written_row_has_one_entry_with_its_before_image(url: str) -> None:
 def test_dry_runs_and_the_journal_off_write_no_entries(url: str) -> None:
     write_rows(replace(req(url, "D", T1), dry_run=True), [("a", [1])])
     write_rows(req(url, None, T1), [("a", [1])])
-    assert table(url) == {"a": [1]} and entries(url, "D") == {}
+    assert table(url) == {"a": [1]} and run_journal(url, "D") == {}
 
 
 def test_a_retried_batch_whose_commit_landed_adds_no_second_entry(url: str) -> None:
     rows = [("a", [1]), ("b", [2]), ("c", [3]), ("d", [4])]
     write_rows(req(url, "R", T1), rows)
     again = write_rows(req(url, "R", T1), rows)  # the retry of a commit whose reply was lost
-    assert again.inserted == 4 and len(entries(url, "R")) == 4
+    assert again.inserted == 4 and len(run_journal(url, "R")) == 4
 
 
 def test_bulk_inserts_are_journaled_and_a_user_with_a_row_after_all_gets_its_before_image(
@@ -97,7 +89,7 @@ def test_bulk_inserts_are_journaled_and_a_user_with_a_row_after_all_gets_its_bef
     )
     counts = write_partition(req(url, "B", T2, TagScope(frozenset({1, 2}))), prepared.to_batches())
     assert (counts.inserted, counts.updated) == (2, 1)
-    found = entries(url, "B")
+    found = run_journal(url, "B")
     assert {u: (e.before_ids, e.after_ids) for u, e in found.items()} == {
         "a": (None, "[1]"),
         "b": ("[3]", "[1,3]"),
@@ -113,7 +105,7 @@ def test_bulk_inserts_are_journaled_and_a_user_with_a_row_after_all_gets_its_bef
         schema=NEW_ROWS_SCHEMA,
     )
     write_partition(req(url, "C", T2), fresh.to_batches())
-    assert entries(url, "C")["e"].entered == (4,)
+    assert run_journal(url, "C")["e"].entered == (4,)
 
 
 @pytest.mark.mariadb

@@ -22,6 +22,7 @@ from tagsys.store.writer import (
     _lock_existing,
     _parse_existing,
     _with_retries,
+    journal_entry,
 )
 from tagsys.tagsets import TagScope, details_json, ids_json, parse_details, parse_ids
 
@@ -179,24 +180,10 @@ def _restore(
     else:
         ids_text, details_text = ids_json(before[0]), details_json(before[1])
         plan.upserts.append((user_id, ids_text, details_text, stamp, stamp))
-    if not request.journal:
-        return
-    now_ids = set(now[0]) if now is not None else set()
-    new_ids = set(before[0]) if before is not None else set()
-    plan.journal.append(
-        (
-            request.run_id,
-            user_id,
-            stamp,
-            None if old is None else old.tag_ids,
-            None if old is None else old.tag_details,
-            None if old is None else old.updated,
-            ids_text,
-            details_text,
-            ids_json(new_ids - now_ids),
-            ids_json(now_ids - new_ids),
-        )
-    )
+    if request.journal:
+        old_ids = now[0] if now is not None else []
+        row = (user_id, ids_text, details_text)
+        plan.journal.append(journal_entry(request.run_id, stamp, old, old_ids, row))
 
 
 def _apply(cursor: Any, adapter: StoreAdapter, plan: _Plan) -> None:

@@ -329,9 +329,13 @@ def journal_entry(
     old_ids: Sequence[int],
     row: tuple[object, ...],
 ) -> tuple[object, ...]:
-    """The journal values (JOURNAL_COLUMNS) of upserting `row` over `old`."""
-    user_id, new_ids_text = row[0], str(row[1])
-    before, after = set(old_ids), set(parse_ids(new_ids_text))
+    """The journal values (JOURNAL_COLUMNS) of writing `row` (user_id, tag_ids, tag_details;
+    ids None: the row is deleted) over `old`."""
+    user_id, new_ids_text = row[0], row[1]
+    before, after = (
+        set(old_ids),
+        set(parse_ids(None if new_ids_text is None else str(new_ids_text))),
+    )
     return (
         run_id,
         user_id,
