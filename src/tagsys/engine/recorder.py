@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from tagsys.errors import RunCancelled, StoreError, TagSysError
 from tagsys.stopping import stop_requested
-from tagsys.store import runs
+from tagsys.store import journal, runs
 from tagsys.store.db import create_store_engine, transaction
 from tagsys.store.schema import user_tags
 
@@ -108,9 +108,12 @@ class RunRecorder:
             self.engine.dispose()
 
     def _rows_written(self, summary: RunSummary) -> int | None:
-        """Rows the run committed before it stopped: they carry its write time."""
+        """Rows the run committed before it stopped: its journal entries (deleted rows
+        included), or without a journal the rows that carry its write time."""
         if summary.dry_run or summary.written_at is None:
             return 0
+        if self.journal:
+            return _count_journaled(self.engine, summary.run_id)
         return _count_stamped(self.engine, summary.written_at)
 
     def _beat(self) -> None:
@@ -128,6 +131,14 @@ def _count_stamped(engine: sa.Engine, stamp: datetime) -> int | None:
     try:
         with transaction(engine) as conn:
             return int(conn.execute(query).scalar() or 0)
+    except StoreError as exc:
+        log.warning("could not count the rows written before the failure: %s", exc)
+        return None
+
+
+def _count_journaled(engine: sa.Engine, run_id: str) -> int | None:
+    try:
+        return journal.count_entries(bind=engine, run_id=run_id)
     except StoreError as exc:
         log.warning("could not count the rows written before the failure: %s", exc)
         return None
