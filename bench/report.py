@@ -82,6 +82,9 @@ def finish(result: dict[str, Any]) -> None:
         "compute_vs_duckdb": _ratio(phases.get("compute"), base.get("duckdb")),
         "write_vs_bulk_load": _ratio(phases.get("first_run.write"), base.get("bulk_load")),
         "end_to_end_vs_naive": _ratio(phases.get("end_to_end_first"), base.get("naive_end_to_end")),
+        "first_run_journal_on_vs_off": _ratio(
+            phases.get("first_run"), phases.get("first_run_journal_off")
+        ),
         "changed_journal_on_vs_off": _ratio(
             phases.get("changed_run"), phases.get("changed_run_journal_off")
         ),

@@ -28,6 +28,7 @@ RATIO_KEYS = {
     "compute_vs_duckdb",
     "write_vs_bulk_load",
     "end_to_end_vs_naive",
+    "first_run_journal_on_vs_off",
     "changed_journal_on_vs_off",
     "unchanged_journal_on_vs_off",
 }
