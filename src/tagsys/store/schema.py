@@ -158,7 +158,6 @@ user_tags_journal = sa.Table(
     sa.Column("exited", JournalText, nullable=False),
     sa.PrimaryKeyConstraint("run_id", "user_id", name="pk_user_tags_journal"),
     sa.Index("ix_user_tags_journal_user_id", "user_id", "written_at"),
-    sa.Index("ix_user_tags_journal_written_at", "written_at"),
     **MYSQL_TABLE_OPTIONS,
 )
 """One entry per user_tags row a run inserted, updated or deleted, written in the same

@@ -34,7 +34,6 @@ def upgrade() -> None:
         **MYSQL_TABLE_OPTIONS,
     )
     op.create_index("ix_user_tags_journal_user_id", "user_tags_journal", ["user_id", "written_at"])
-    op.create_index("ix_user_tags_journal_written_at", "user_tags_journal", ["written_at"])
     op.add_column("tag_runs", sa.Column("journal", sa.String(16)))
 
 
