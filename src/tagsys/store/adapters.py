@@ -43,7 +43,7 @@ JOURNAL_COLUMNS = (
     "before_details",
     "before_updated",
     "after_ids",
-    "after_details",
+    "after_details_md5",
     "entered",
     "exited",
 )
@@ -153,7 +153,7 @@ class StoreAdapter:
         inserted = int(cursor.rowcount)
         if run_id is not None and inserted == len(values):
             entries = [
-                (run_id, uid, stamp, None, None, None, ids, details, ids, "[]")
+                (run_id, uid, stamp, None, None, None, ids, text_md5(details), ids, "[]")
                 for uid, ids, details in values
             ]
             cursor.executemany(self.JOURNAL_UPSERT_SQL, entries)
@@ -289,7 +289,7 @@ class MySQLAdapter(StoreAdapter):
         LOAD DATA LOCAL INFILE %s INTO TABLE user_tags_journal CHARACTER SET utf8mb4
         FIELDS TERMINATED BY ',' ENCLOSED BY '"' ESCAPED BY '' LINES TERMINATED BY '\\n'
         (user_id, @ids, @details) SET run_id = %s, written_at = %s, after_ids = @ids,
-        after_details = @details, entered = @ids, exited = '[]'
+        after_details_md5 = MD5(@details), entered = @ids, exited = '[]'
     """
     """The journal of a bulk insert, from the same file: every row new (before = absent)."""
     LOAD_REFUSED_CODES: ClassVar[frozenset[int]] = frozenset({1148, 2068, 3948, 4166})
@@ -443,6 +443,12 @@ class MySQLAdapter(StoreAdapter):
             yield
         finally:
             conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": self.MIGRATION_LOCK})
+
+
+def text_md5(text: str | None) -> str | None:
+    """The MD5 (hex) of a text as MySQL's MD5() gives it: the journal keeps a row's after
+    details as this digest (the rows hold the text itself)."""
+    return None if text is None else hashlib.md5(text.encode()).hexdigest()
 
 
 def chunks(items: list[T], size: int) -> Iterator[list[T]]:

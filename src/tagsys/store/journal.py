@@ -24,7 +24,7 @@ J = user_tags_journal
 @dataclass(frozen=True)
 class JournalEntry:
     """One row a run wrote: its before image (ids None: no row) and after content (ids None:
-    the row was deleted), as stored JSON text."""
+    the row was deleted; details as a digest), as stored JSON text."""
 
     run_id: str
     user_id: str
@@ -33,7 +33,8 @@ class JournalEntry:
     before_details: str | None
     before_updated: datetime | None
     after_ids: str | None
-    after_details: str | None
+    after_details_md5: str | None
+    """MD5 of the after tag_details text (canonical JSON, as the writers store it)."""
     entered: tuple[int, ...]
     exited: tuple[int, ...]
 
@@ -50,7 +51,7 @@ _ENTRY_COLUMNS = (
     _text(J.c.before_details),
     J.c.before_updated,
     _text(J.c.after_ids),
-    _text(J.c.after_details),
+    J.c.after_details_md5,
     _text(J.c.entered),
     _text(J.c.exited),
 )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tagsys.store.adapters import StoreAdapter, chunks
+from tagsys.store.adapters import StoreAdapter, chunks, text_md5
 from tagsys.store.journal import JournalEntry, journaled_users
 from tagsys.store.writer import (
     StoredRow,
@@ -28,6 +28,8 @@ from tagsys.tagsets import TagScope, details_json, ids_json, parse_details, pars
 
 Content = tuple[list[int], dict[int, dict[str, Any]]] | None
 """A row's tag_ids and tag_details as values (None: no row)."""
+Digest = tuple[list[int], str | None] | None
+"""A row's tag_ids and the MD5 of its canonical tag_details text (None: no row)."""
 
 
 @dataclass
@@ -127,13 +129,15 @@ def _plan(
     stamp = adapter.timestamp_param(request.written_at)
     for entry in entries:
         before = _content(entry.before_ids, entry.before_details)
-        after = _content(entry.after_ids, entry.after_details)
+        after = (
+            None if entry.after_ids is None else (_ids(entry.after_ids), entry.after_details_md5)
+        )
         if entry.user_id in done:
             _count_restored(plan.counts, before, after)
             continue
         old = current.get(entry.user_id)
         now = _current(entry.user_id, old)
-        if now == after:
+        if _digest(now) == after:
             _count_restored(plan.counts, before, after)
             _restore(plan, entry.user_id, old, now, before, stamp, request)
         elif now == before:
@@ -146,7 +150,18 @@ def _plan(
 def _content(ids: str | None, details: str | None) -> Content:
     if ids is None:
         return None
-    return sorted(set(parse_ids(ids))), parse_details(details)
+    return _ids(ids), parse_details(details)
+
+
+def _ids(text: str) -> list[int]:
+    return sorted(set(parse_ids(text)))
+
+
+def _digest(content: Content) -> Digest:
+    """Content as the journal keeps an after image: ids, and the MD5 of the details text."""
+    if content is None:
+        return None
+    return content[0], text_md5(details_json(content[1]))
 
 
 def _current(user_id: str, old: StoredRow | None) -> Content:
@@ -156,7 +171,7 @@ def _current(user_id: str, old: StoredRow | None) -> Content:
     return sorted(set(ids)), details
 
 
-def _count_restored(counts: RestoreCounts, before: Content, after: Content) -> None:
+def _count_restored(counts: RestoreCounts, before: Content, after: Digest) -> None:
     if before is None:
         counts.deleted += 1
     elif after is None:

@@ -153,7 +153,7 @@ user_tags_journal = sa.Table(
     sa.Column("before_details", JournalText),
     sa.Column("before_updated", UtcDateTime),
     sa.Column("after_ids", JournalText),
-    sa.Column("after_details", JournalText),
+    sa.Column("after_details_md5", sa.String(32)),
     sa.Column("entered", JournalText, nullable=False),
     sa.Column("exited", JournalText, nullable=False),
     sa.PrimaryKeyConstraint("run_id", "user_id", name="pk_user_tags_journal"),
@@ -161,5 +161,5 @@ user_tags_journal = sa.Table(
     **MYSQL_TABLE_OPTIONS,
 )
 """One entry per user_tags row a run inserted, updated or deleted, written in the same
-transaction: the before image (NULL ids = no row), the after content (NULL ids = deleted),
-and the tag ids the user entered and exited."""
+transaction: the before image (NULL ids = no row), the after content (NULL ids = deleted;
+its details as their MD5: the rows hold the text), and the tag ids entered and exited."""

@@ -22,7 +22,14 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from tagsys.errors import StoreError
-from tagsys.store.adapters import EXISTING_ROWS_SCHEMA, Retry, StoreAdapter, as_text, chunks
+from tagsys.store.adapters import (
+    EXISTING_ROWS_SCHEMA,
+    Retry,
+    StoreAdapter,
+    as_text,
+    chunks,
+    text_md5,
+)
 from tagsys.store.db import (
     connection_error,
     create_store_engine,
@@ -344,7 +351,7 @@ def journal_entry(
         None if old is None else old.tag_details,
         None if old is None else old.updated,
         new_ids_text,
-        row[2],
+        text_md5(None if row[2] is None else str(row[2])),
         ids_json(after - before),
         ids_json(before - after),
     )

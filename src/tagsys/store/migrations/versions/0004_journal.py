@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("before_details", JournalText),
         sa.Column("before_updated", UtcDateTime),
         sa.Column("after_ids", JournalText),
-        sa.Column("after_details", JournalText),
+        sa.Column("after_details_md5", sa.String(32)),
         sa.Column("entered", JournalText, nullable=False),
         sa.Column("exited", JournalText, nullable=False),
         sa.PrimaryKeyConstraint("run_id", "user_id", name="pk_user_tags_journal"),
