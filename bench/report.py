@@ -86,7 +86,7 @@ def finish(result: dict[str, Any]) -> None:
             phases.get("first_run"), phases.get("first_run_journal_off")
         ),
         "changed_journal_on_vs_off": _ratio(
-            phases.get("changed_run"), phases.get("changed_run_journal_off")
+            phases.get("changed_run_journal_on"), phases.get("changed_run_journal_off")
         ),
         "unchanged_journal_on_vs_off": _ratio(
             phases.get("unchanged_run"), phases.get("unchanged_run_journal_off")
