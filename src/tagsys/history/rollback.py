@@ -5,7 +5,9 @@ recorded, journaled run, so it can be rolled back too."""
 from __future__ import annotations
 
 import uuid
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -15,12 +17,14 @@ import sqlalchemy as sa
 from tagsys.engine.summary import PhaseTimer, RunSummary
 from tagsys.errors import UsageError
 from tagsys.store import journal
-from tagsys.store.db import create_store_engine
+from tagsys.store.db import create_store_engine, engine_adapter
 from tagsys.store.restore import RestoreCounts, RestoreRequest, restore_batch
 from tagsys.store.runs import RunRecord, get_run
 
 CONFLICT_SAMPLE = 20
 """How many conflicting user ids a rollback's summary lists."""
+WORKERS = 2
+"""Connections restoring batches at once (1 on SQLite, whose writers take turns)."""
 
 
 @dataclass(frozen=True)
@@ -157,17 +161,30 @@ def execute(
 def _restore_all(
     db_url: str, target: str, request: RestoreRequest, batch_size: int, totals: RestoreCounts
 ) -> None:
+    """Read the target's journal page by page (user id order) and restore the pages on up to
+    WORKERS connections at once: pages hold disjoint users, so they never wait for each other."""
     engine = create_store_engine(db_url)
+    workers = engine_adapter(engine).MAX_CONCURRENT_WRITERS or WORKERS
+    pending: deque[Future[RestoreCounts]] = deque()
     after: str | None = None
     try:
-        while True:
-            entries = journal.run_entries(
-                bind=engine, run_id=target, after_user=after, limit=batch_size
-            )
-            if not entries:
-                return
-            totals += restore_batch(request, entries)
-            after = entries[-1].user_id
+        with ThreadPoolExecutor(workers, thread_name_prefix="tagsys-rollback") as pool:
+            try:
+                while True:
+                    entries = journal.run_entries(
+                        bind=engine, run_id=target, after_user=after, limit=batch_size
+                    )
+                    if entries:
+                        pending.append(pool.submit(restore_batch, request, entries))
+                        after = entries[-1].user_id
+                    while pending and (len(pending) > workers or not entries):
+                        totals += pending.popleft().result()
+                    if not entries:
+                        return
+            except BaseException:
+                for future in pending:  # batches not started; the running ones end first
+                    future.cancel()
+                raise
     finally:
         engine.dispose()
 
