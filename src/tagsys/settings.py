@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     write_batch_size: int = Field(2000, ge=1, le=100_000)
     write_partitions: int | None = Field(None, ge=1)
     run_heartbeat_seconds: float = Field(10.0, gt=0, le=3600)
+    preview_timeout_seconds: float = Field(30.0, gt=0, le=3600)
     aws_region: str | None = Field(None, validation_alias=_alias("aws_region", "AWS_REGION"))
     glue_job_name: str | None = None
     require_confirmation: bool = False
