@@ -135,6 +135,20 @@ def test_soft_delete_hides_the_tag_from_runs_and_revert_restores_it(manager: Tag
         manager.revert(BOB, tag.tag_id, 7)
 
 
+def test_runs_see_a_deleted_tag_as_inactive_and_know_each_version(manager: TagManager) -> None:
+    from tagsys.engine.definitions import tag_definition_views
+
+    kept = manager.create_tag(ALICE, spec())
+    gone = manager.create_tag(ALICE, spec(name="gone"))
+    manager.delete_tag(BOB, gone.tag_id)
+    views = {
+        v.tag_id: v
+        for v in tag_definition_views(manager.engine.url.render_as_string(hide_password=False))
+    }
+    assert (views[kept.tag_id].is_active, views[kept.tag_id].version) == (True, 1)
+    assert (views[gone.tag_id].is_active, views[gone.tag_id].version) == (False, 2)
+
+
 def test_a_tag_made_outside_management_gets_a_baseline_version(manager: TagManager) -> None:
     tag_id = repository.upsert_tag(bind=manager.engine, tag_name="old", tag_category="people")
     repository.replace_rules(bind=manager.engine, tag_id=tag_id, rules=[NESTED])
@@ -158,3 +172,21 @@ def test_the_audit_log_lists_every_change_newest_first(manager: TagManager) -> N
         ("category", "create", "alice"),
     ]
     assert manager.audit(limit=2, before=entries[1].audit_id)[0].audit_id == entries[2].audit_id
+
+
+def test_concurrent_edits_of_one_version_let_exactly_one_win(manager: TagManager) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    tag = manager.create_tag(ALICE, spec())
+
+    def edit(text: str) -> str:
+        try:
+            manager.update_tag(Actor(text), tag.tag_id, {"description": text}, expected=1)
+        except ConflictError as exc:
+            return f"conflict {exc.details['current_version']}"  # type: ignore[index]
+        return "saved"
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = sorted(pool.map(edit, ["a", "b", "c", "d"]))
+    assert outcomes == ["conflict 2", "conflict 2", "conflict 2", "saved"]
+    assert [v.version for v in manager.versions(tag.tag_id)] == [1, 2]
