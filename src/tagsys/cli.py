@@ -41,6 +41,7 @@ MODES = (
 DESTRUCTIVE_MODES = frozenset({"init-db", "generate-data", "demo", "clean-data"})
 """Modes that replace or delete data: refused outside `local` unless confirmed."""
 MAX_DAYS = 36_500
+CLI_PREVIEW_SECONDS = 3600.0
 MAX_DEMO_USERS = 1_000_000_000
 
 
@@ -393,7 +394,8 @@ def _preview(api: TagSystemAPI, args: argparse.Namespace) -> int:
         rule = json.loads(args.rule_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read the rule in {args.rule_file}: {exc}") from exc
-    result = api.preview_rule(rule, args.as_of, tag_id=args.tag_id)
+    # A new process reads the lake first: no service worker to protect, so wait (Ctrl-C stops).
+    result = api.preview_rule(rule, args.as_of, tag_id=args.tag_id, timeout=CLI_PREVIEW_SECONDS)
     if args.json:
         print(json.dumps(result.view(), ensure_ascii=False))
         return 0

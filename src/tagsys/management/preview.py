@@ -13,10 +13,11 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +35,6 @@ log = logging.getLogger(__name__)
 
 MAX_SAMPLE = 1000
 HELD = "_held"
-MATCHED = "_matched"
 
 
 @dataclass(frozen=True)
@@ -71,11 +71,58 @@ class PreviewResult:
         }
 
 
-@dataclass
-class _Cached:
-    key: Any = None
-    frame: DataFrame | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
+class FrameCache:
+    """One cached frame and the key it was built for. A build runs in the builder's own
+    thread and Spark job group: a preview that times out while waiting for it does not stop
+    it, so the next preview finds the frame ready."""
+
+    def __init__(
+        self, builder: ThreadPoolExecutor, start: Callable[[], AbstractContextManager[None]]
+    ) -> None:
+        self._builder = builder
+        self._start = start
+        self._lock = threading.Lock()
+        self.key: Any = None
+        self.frame: DataFrame | None = None
+        self._pending: tuple[Any, Future[DataFrame]] | None = None
+
+    @property
+    def building(self) -> bool:
+        return self._pending is not None
+
+    def get(self, key: Any, build: Callable[[], DataFrame]) -> tuple[DataFrame, bool]:
+        """The frame for `key` and whether it was cached already (built now if not)."""
+        with self._lock:
+            if self.key == key and self.frame is not None:
+                return self.frame, True
+            if self._pending is None or self._pending[0] != key:
+                self._pending = (key, self._builder.submit(self._build, key, build))
+            future = self._pending[1]
+        return future.result(), False
+
+    def _build(self, key: Any, build: Callable[[], DataFrame]) -> DataFrame:
+        try:
+            with self._start():
+                frame = build().persist()
+                try:
+                    frame.count()
+                except BaseException:
+                    frame.unpersist()
+                    raise
+        finally:
+            with self._lock:
+                self._pending = None
+        with self._lock:
+            if self.frame is not None:
+                self.frame.unpersist()
+            self.key, self.frame = key, frame
+        return frame
+
+    def clear(self) -> None:
+        with self._lock:
+            if self.frame is not None:
+                self.frame.unpersist()
+            self.key, self.frame = None, None
 
 
 class Previewer:
@@ -94,9 +141,23 @@ class Previewer:
         self.db_url = db_url
         self.conf = dict(conf)
         self.store_key = store_key
-        self._users = _Cached()
-        self._members = _Cached()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tagsys-preview")
+        self._builder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tagsys-preview-cache")
+        self._users = FrameCache(self._builder, self._building)
+        self._members = FrameCache(self._builder, self._building)
+
+    @contextmanager
+    def _building(self) -> Iterator[None]:
+        from tagsys.spark import run_conf
+
+        spark = self._spark()
+        spark.sparkContext.setJobGroup(
+            f"tagsys-preview-cache-{uuid.uuid4().hex}",
+            "tagsys preview cache",
+            interruptOnCancel=True,
+        )
+        with run_conf(spark, self.conf):
+            yield
 
     def preview(
         self,
@@ -127,12 +188,21 @@ class Previewer:
             result: PreviewResult = future.result(timeout=timeout)
         except FutureTimeout:
             self._spark().sparkContext.cancelJobGroup(group_id)
-            raise PreviewTimeout(
-                f"the preview took longer than its limit of {timeout:g} s and was stopped "
-                "(its Spark jobs were cancelled). The first preview after new lake data "
-                "builds the users' frame: retry in a minute, or raise timeout_seconds"
-            ) from None
+            raise PreviewTimeout(self._timeout_message(timeout)) from None
         return _timed(result, time.perf_counter() - started)
+
+    def _timeout_message(self, timeout: float) -> str:
+        message = (
+            f"the preview took longer than its limit of {timeout:g} s and was stopped (its "
+            "Spark jobs were cancelled)"
+        )
+        if self._users.building or self._members.building:
+            return (
+                f"{message}. The lake's users (or the stored tags) are being read into the "
+                "preview cache in the background, once per lake snapshot or run: retry in a "
+                "minute"
+            )
+        return f"{message}: simplify the rule, or raise timeout_seconds"
 
     def _compute(
         self,
@@ -143,7 +213,6 @@ class Previewer:
         tag_id: int | None,
         sample: int,
     ) -> PreviewResult:
-        from pyspark.sql import functions as F
 
         from tagsys.engine import frames
         from tagsys.rules.compiler import compile_rule
@@ -158,24 +227,25 @@ class Previewer:
                 compile_rule(Group(logic="AND", conditions=[node]), schema, as_of)
                 for node in group.conditions
             ]
-            counts = frame.agg(
-                F.count("*"), F.count_if(whole), *[F.count_if(p) for p in parts]
-            ).first()
+            source = frame if tag_id is None else self._with_holders(spark, frame, tag_id)
+            counts = source.agg(*_counts(whole, parts, compare=tag_id is not None)).first()
             assert counts is not None
-            ids = frame.where(whole).select(frames.USER).orderBy(frames.USER).limit(sample)
-            membership = self._compare(spark, frame, whole, tag_id) if tag_id else {}
+            # Any `sample` matching users: the first partitions that have them are enough
+            # (ordering all matches would cost a second full pass).
+            ids = frame.where(whole).select(frames.USER).limit(sample)
+            tail = [int(c) for c in counts[2 + len(parts) :]]
             return PreviewResult(
                 as_of=as_of,
                 users=int(counts[0]),
                 matched=int(counts[1]),
-                sample=[row[0] for row in ids.collect()],
+                sample=sorted(row[0] for row in ids.collect()),
                 conditions=[
                     {"location": f"rule.conditions[{i}]", "matched": int(counts[2 + i])}
                     for i in range(len(parts))
                 ],
                 tag_id=tag_id,
                 cached=warm,
-                **membership,
+                **dict(zip(("stored", "added", "removed"), tail, strict=False)),
             )
 
     def _user_frame(
@@ -188,9 +258,8 @@ class Previewer:
         tables = sorted(self.catalog.tables)
         snapshots = {t: self.catalog.snapshot_for(t, as_of) for t in tables}
         key = (tuple(snapshots.items()), schema)
-        with self._users.lock:
-            if self._users.key == key and self._users.frame is not None:
-                return self._users.frame, True
+
+        def build() -> DataFrame:
             inputs = [
                 frames.TableInput(
                     table,
@@ -200,69 +269,65 @@ class Previewer:
                 )
                 for table, snapshot in snapshots.items()
             ]
-            frame = frames.user_frame(spark, inputs, None).persist()
-            return self._replace(self._users, key, frame), False
+            # Grouped by user id, so hash-partitioned by it; sorted within the partitions, the
+            # join with stored members (partitioned alike) needs no shuffle and no sort.
+            return frames.user_frame(spark, inputs, None).sortWithinPartitions(frames.USER)
 
-    def _compare(
-        self, spark: SparkSession, frame: DataFrame, whole: Column, tag_id: int
-    ) -> dict[str, int]:
-        """Users the rule would add to and remove from the tag's stored membership (a
-        stored member missing from the lake would be removed, as a run removes it)."""
+        return self._users.get(key, build)
+
+    def _with_holders(self, spark: SparkSession, frame: DataFrame, tag_id: int) -> DataFrame:
+        """The users' frame joined with the tag's stored holders (`_held`); a holder who is
+        not in the lake has a row too (a run would remove the tag from it)."""
         from pyspark.sql import functions as F
 
         from tagsys.engine import frames
 
-        members = self._member_frame(spark)
+        members = self._member_frame(spark, frame.rdd.getNumPartitions())
         held = members.where(F.array_contains("ids", tag_id)).select(
             frames.USER, F.lit(True).alias(HELD)
         )
-        joined = frame.select(frames.USER, whole.alias(MATCHED)).join(held, frames.USER, "full")
-        matched = F.coalesce(F.col(MATCHED), F.lit(False))
-        row = joined.agg(
-            F.count_if(F.col(HELD).isNotNull()),
-            F.count_if(matched & F.col(HELD).isNull()),
-            F.count_if(~matched & F.col(HELD).isNotNull()),
-        ).first()
-        assert row is not None
-        return {"stored": int(row[0]), "added": int(row[1]), "removed": int(row[2])}
+        return frame.join(held, frames.USER, "full")
 
-    def _member_frame(self, spark: SparkSession) -> DataFrame:
+    def _member_frame(self, spark: SparkSession, partitions: int) -> DataFrame:
         from pyspark.sql import functions as F
 
         from tagsys.engine import frames
         from tagsys.engine.io import existing_frame
 
-        key = self.store_key()
-        with self._members.lock:
-            if self._members.key == key and self._members.frame is not None:
-                return self._members.frame
-            partitions = spark.sparkContext.defaultParallelism
-            stored = existing_frame(spark, self.db_url, None, partitions)
-            frame = stored.select(
-                frames.USER, F.from_json(frames.OLD_IDS_JSON, "array<int>").alias("ids")
-            ).persist()
-            return self._replace(self._members, key, frame)
+        def build() -> DataFrame:
+            readers = spark.sparkContext.defaultParallelism
+            stored = existing_frame(spark, self.db_url, None, readers)
+            return (
+                stored.select(
+                    frames.USER, F.from_json(frames.OLD_IDS_JSON, "array<int>").alias("ids")
+                )
+                .repartition(partitions, frames.USER)
+                .sortWithinPartitions(frames.USER)
+            )
 
-    @staticmethod
-    def _replace(slot: _Cached, key: Any, frame: DataFrame) -> DataFrame:
-        """Materialise `frame` (cancellable: nothing is kept if it is stopped), then let it
-        take the slot's place."""
-        try:
-            frame.count()
-        except BaseException:
-            frame.unpersist()
-            raise
-        if slot.frame is not None:
-            slot.frame.unpersist()
-        slot.key, slot.frame = key, frame
-        return frame
+        return self._members.get((self.store_key(), partitions), build)[0]
 
     def close(self) -> None:
-        for slot in (self._users, self._members):
-            if slot.frame is not None:
-                slot.frame.unpersist()
-                slot.frame = None
+        self._users.clear()
+        self._members.clear()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._builder.shutdown(wait=False, cancel_futures=True)
+
+
+def _counts(whole: Column, parts: list[Column], compare: bool) -> list[Column]:
+    """Users, matches, matches per top-level condition, and with `compare` the tag's stored
+    holders and the users a run would add to and remove from it: one pass."""
+    from pyspark.sql import functions as F
+
+    from tagsys.engine import frames
+
+    in_lake = F.coalesce(F.col(frames.IN_LAKE), F.lit(False))
+    matched = in_lake & whole
+    counts = [F.count_if(in_lake), F.count_if(matched), *[F.count_if(in_lake & p) for p in parts]]
+    if compare:
+        held = F.col(HELD).isNotNull()
+        counts += [F.count_if(held), F.count_if(matched & ~held), F.count_if(~matched & held)]
+    return counts
 
 
 def _timed(result: PreviewResult, seconds: float) -> PreviewResult:
