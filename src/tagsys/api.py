@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from tagsys.history.rollback import RollbackResult
     from tagsys.history.timeline import TagHistoryPage, UserHistoryPage
     from tagsys.lake.catalog import LakeCatalog
+    from tagsys.management.manager import TagManager
+    from tagsys.management.preview import Previewer, PreviewResult
     from tagsys.store.runs import RunRecord
     from tagsys.tasks.registry import TaskRegistry
 
@@ -75,6 +77,10 @@ class TagSystemAPI:
         self.close()
 
     def close(self) -> None:
+        if "previewer" in self.__dict__:
+            self.previewer.close()
+        if "store_engine" in self.__dict__:
+            self.store_engine.dispose()
         if self._spark is not None and self._owns_spark:
             self._spark.stop()
             self._spark = None
@@ -129,6 +135,54 @@ class TagSystemAPI:
 
         default_registry.discover(self.settings.task_packages)
         return default_registry
+
+    @cached_property
+    def store_engine(self) -> sa.Engine:
+        """One engine for tag management and previews (runs open their own)."""
+        from tagsys.store.db import create_store_engine
+
+        self.ensure_store()
+        return create_store_engine(self.db_url)
+
+    def tag_manager(self) -> TagManager:
+        """Categories, tags, rules, versions and the audit log (`tagsys.management`)."""
+        from tagsys.management.manager import TagManager
+
+        return TagManager(self.store_engine, self.catalog.schema)
+
+    @cached_property
+    def previewer(self) -> Previewer:
+        from tagsys.management.preview import Previewer
+        from tagsys.store.runs import runs_generation
+
+        engine = self.store_engine
+        return Previewer(
+            lambda: self.spark,
+            self.catalog,
+            self.db_url,
+            self.run_conf(),
+            store_key=lambda: runs_generation(bind=engine),
+        )
+
+    def preview_rule(
+        self,
+        rule: Any,
+        as_of: date | None = None,
+        tag_id: int | None = None,
+        sample: int = 20,
+        timeout: float | None = None,
+    ) -> PreviewResult:
+        """Who an unsaved rule would tag (and, given a tag, who it would add and remove)."""
+        if tag_id is not None:
+            self.tag_manager().get_tag(tag_id)  # NotFoundError for an unknown tag
+        self.catalog.refresh()  # a preview sees the partitions a run started now would read
+        return self.previewer.preview(
+            rule,
+            as_of or self.settings.today(),
+            tag_id=tag_id,
+            sample=sample,
+            timeout=timeout or self.settings.preview_timeout_seconds,
+        )
 
     def ensure_store(self) -> None:
         from tagsys.store.migrate import ensure_schema

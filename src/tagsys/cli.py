@@ -37,10 +37,14 @@ MODES = (
     "prune-journal",
     "deploy",
     "serve",
+    "preview",
+    "tags-export",
+    "tags-apply",
 )
 DESTRUCTIVE_MODES = frozenset({"init-db", "generate-data", "demo", "clean-data"})
 """Modes that replace or delete data: refused outside `local` unless confirmed."""
 MAX_DAYS = 36_500
+CLI_PREVIEW_SECONDS = 3600.0
 MAX_DEMO_USERS = 1_000_000_000
 
 
@@ -83,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="deploy: print the least-privilege policy of the job's role and stop",
     )
     p.add_argument("--wheel", type=Path, help="deploy: a prebuilt tagsys wheel to upload")
+    p.add_argument("--rule-file", type=Path, help="preview: a JSON file holding one rule")
+    p.add_argument("--dir", type=Path, help="tags export/apply: the folder of tag files")
+    p.add_argument("--comment", help="tags apply: why (recorded with each new version)")
     p.add_argument("--host", default="127.0.0.1", help="serve: interface to listen on")
     p.add_argument("--port", type=int, default=5000, help="serve: port (default 5000)")
     p.add_argument(
@@ -121,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] in (["deploy"], ["serve"]):  # `tagsys deploy ...` is `--mode deploy ...`
         argv = ["--mode", argv[0], *argv[1:]]
+    elif argv[:2] in (["tags", "export"], ["tags", "apply"]):  # `--mode tags-export ...`
+        argv = ["--mode", f"tags-{argv[1]}", *argv[2:]]
     args = build_parser().parse_args(argv)
     level = (
         args.log_level
@@ -232,7 +241,15 @@ def _needs_confirmation(settings: Settings, args: argparse.Namespace) -> str | N
     env = settings.env
     if args.mode in DESTRUCTIVE_MODES and env != "local":
         return f"--mode {args.mode} deletes or replaces data, and the environment is '{env}'"
-    writing = (*DESTRUCTIVE_MODES, "migrate", "deploy", "rollback", "prune-journal", *RUN_MODES)
+    writing = (
+        *DESTRUCTIVE_MODES,
+        "migrate",
+        "deploy",
+        "rollback",
+        "prune-journal",
+        "tags-apply",
+        *RUN_MODES,
+    )
     writes = args.mode in writing and not args.dry_run
     if writes and settings.require_confirmation:
         return f"environment '{env}' requires confirmation (require_confirmation) for --mode {args.mode}"
@@ -415,6 +432,65 @@ def _clean_data(api: TagSystemAPI, args: argparse.Namespace) -> int:
     return 0
 
 
+def _preview(api: TagSystemAPI, args: argparse.Namespace) -> int:
+    if args.rule_file is None:
+        raise UsageError("preview needs --rule-file rule.json (one rule, as in a tag's rules)")
+    try:
+        rule = json.loads(args.rule_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read the rule in {args.rule_file}: {exc}") from exc
+    # A new process reads the lake first: no service worker to protect, so wait (Ctrl-C stops).
+    result = api.preview_rule(rule, args.as_of, tag_id=args.tag_id, timeout=CLI_PREVIEW_SECONDS)
+    if args.json:
+        print(json.dumps(result.view(), ensure_ascii=False))
+        return 0
+    print(f"as of {result.as_of}: {result.matched} of {result.users} users match")
+    for condition in result.conditions:
+        print(f"  {condition['location']} alone: {condition['matched']}")
+    if result.tag_id is not None:
+        print(
+            f"  tag {result.tag_id}: {result.stored} users now; +{result.added} added, "
+            f"-{result.removed} removed"
+        )
+    print(f"  sample: {', '.join(result.sample) or '(none)'}  ({result.seconds:.2f}s)")
+    return 0
+
+
+def _tag_folder(args: argparse.Namespace) -> Path:
+    if args.dir is None:
+        raise UsageError(f"{args.mode.replace('-', ' ')} needs --dir FOLDER, e.g. --dir tags/")
+    return Path(args.dir)
+
+
+def _tags_export(api: TagSystemAPI, args: argparse.Namespace) -> int:
+    from tagsys.management.files import export
+
+    paths = export(api.tag_manager(), _tag_folder(args))
+    print(f"wrote {len(paths)} file(s) to {_tag_folder(args)}")
+    return 0
+
+
+def _tags_apply(api: TagSystemAPI, args: argparse.Namespace) -> int:
+    import getpass
+
+    from tagsys.management.files import apply
+    from tagsys.management.manager import Actor
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    actor = Actor(user, args.comment or f"tagsys tags apply --dir {args.dir}")
+    plan = apply(api.tag_manager(), _tag_folder(args), actor, dry_run=args.dry_run)
+    if args.json:
+        print(json.dumps(plan.view(), ensure_ascii=False))
+    else:
+        print(plan.render())
+        done = "nothing to do" if plan.empty else "dry run: nothing changed"
+        print(done if args.dry_run or plan.empty else f"applied as {user}")
+    return 0
+
+
 _HANDLERS = {
     "health": _health,
     "list-tasks": _list_tasks,
@@ -429,6 +505,9 @@ _HANDLERS = {
     "rollback": _rollback,
     "history": _history,
     "prune-journal": _prune_journal,
+    "preview": _preview,
+    "tags-export": _tags_export,
+    "tags-apply": _tags_apply,
 }
 
 

@@ -58,3 +58,32 @@ class RunCancelled(KeyboardInterrupt):
     `Exception`, so no library's `except Exception` swallows it on its way out of a Spark call."""
 
     exit_code = 143
+
+
+class NotFoundError(UsageError):
+    """A tag, category or version that does not exist (or was deleted)."""
+
+
+class ConflictError(UsageError):
+    """A change that conflicts with the stored state: a duplicate name, or an edit based on a
+    version that is no longer the current one (optimistic locking)."""
+
+    def __init__(self, message: str, *, code: str = "conflict", details: object = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.details = details
+
+
+class DefinitionError(RuleError):
+    """A tag definition (its fields or rules) is invalid: carries every problem as
+    `(location, problem)` pairs, the location being a path in the document sent."""
+
+    def __init__(self, message: str, problems: list[tuple[str, str]]) -> None:
+        lines = [message, *(f"  - {where}: {what}" for where, what in problems)]
+        super().__init__("\n".join(lines))
+        self.summary = message
+        self.problems = problems
+
+
+class PreviewTimeout(TagSysError):
+    """A preview ran longer than its time limit; its Spark jobs were cancelled."""

@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     """Journal every user_tags row a run writes (history and rollback need it)."""
     journal_days: int = Field(30, ge=1, le=36_500)
     """How long `prune-journal` keeps a run's journal."""
+    preview_timeout_seconds: float = Field(30.0, gt=0, le=3600)
     aws_region: str | None = Field(None, validation_alias=_alias("aws_region", "AWS_REGION"))
     glue_job_name: str | None = None
     require_confirmation: bool = False

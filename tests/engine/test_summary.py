@@ -57,6 +57,7 @@ def test_to_dict_is_json_with_iso_dates_and_every_count() -> None:
         "removed": 1,
         "message": None,
         "unparsed_dates": {},
+        "version": None,
     }
     unfinished = _summary(OK)
     unfinished.finished_at = None

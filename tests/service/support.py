@@ -91,6 +91,13 @@ class Service:
     def delete(self, path: str) -> requests.Response:
         return requests.delete(self.url + path, headers=self.headers, timeout=30)
 
+    def request(
+        self, method: str, path: str, body: Any = None, headers: Mapping[str, str] = {}
+    ) -> requests.Response:
+        """Any method (PATCH, PUT, DELETE with headers ...), with a JSON body if given."""
+        merged = {**self.headers, **headers}
+        return requests.request(method, self.url + path, json=body, headers=merged, timeout=120)
+
     def trigger(self, **body: Any) -> str:
         body.setdefault("as_of", AS_OF.isoformat())
         response = self.post("/api/v1/tags/trigger", body)

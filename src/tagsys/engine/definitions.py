@@ -22,7 +22,8 @@ def tag_definition_views(db_url: str) -> list[TagDefinitionView]:
             tag_name=r.tag_name,
             tag_category=r.tag_category,
             rules=tuple(RuleSource(rule_id, text) for rule_id, text in r.rules),
-            is_active=r.is_active,
+            is_active=r.is_active and not r.deleted,
+            version=r.version,
         )
         for r in records
     ]

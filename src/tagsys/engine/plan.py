@@ -95,6 +95,8 @@ class RunPlan:
     tags: list[TagPlan] = field(default_factory=list)
     faults: list[TagFault] = field(default_factory=list)
     definitions: dict[int, TagInfo] = field(default_factory=dict)
+    versions: dict[int, int] = field(default_factory=dict)
+    """Each tag's definition version as loaded for this run (recorded per tag outcome)."""
     text_dates: list[LakeColumn] = field(default_factory=list)
     """Every text column a planned tag reads as dates, once, in a stable order. The run fixes
     it once the lake is opened, so that a tag failing later does not renumber them."""
@@ -134,6 +136,7 @@ def plan_run(
         request=request,
         scope=TagScope(tag_ids=frozenset(scope_ids), all_tags=request.tag_ids is None),
         definitions={d.tag_id: TagInfo(d.tag_name, d.tag_category) for d in definitions},
+        versions={d.tag_id: d.version for d in definitions},
     )
     for tag_id in sorted(scope_ids):
         definition = by_id.get(tag_id)

@@ -272,11 +272,18 @@ def _fill_summary(
                     for c in sorted(tag.text_dates, key=lambda c: c.qualified)
                     if unparsed[c.qualified]
                 },
+                version=plan.versions.get(tag.tag_id),
             )
         )
     for fault in plan.faults:
         summary.tags.append(
-            TagOutcome(fault.tag_id, fault.tag_name, "failed", message=fault.message)
+            TagOutcome(
+                fault.tag_id,
+                fault.tag_name,
+                "failed",
+                message=fault.message,
+                version=plan.versions.get(fault.tag_id),
+            )
         )
     planned = {t.tag_id for t in plan.tags} | {f.tag_id for f in plan.faults}
     cleared = sorted((set(plan.scope.tag_ids) | {tag for tag, _ in per_tag}) - planned)
@@ -289,6 +296,7 @@ def _fill_summary(
                 "cleared",
                 removed=per_tag.get((tag_id, frames.REMOVED), 0),
                 message="inactive, deleted or without rules: removed from users",
+                version=plan.versions.get(tag_id),
             )
         )
     summary.tags.sort(key=lambda t: t.tag_id)

@@ -24,6 +24,9 @@ class TagOutcome:
     unparsed_dates: dict[str, int] = field(default_factory=dict)
     """Data quality: per text column read as dates, the users' values that are not dates
     (their conditions were false)."""
+    version: int | None = None
+    """The version of the tag's definition and rules this run used (`tag_versions`;
+    0: never changed through tag management; None: the tag is not defined)."""
 
 
 @dataclass

@@ -12,7 +12,17 @@ from fastapi import FastAPI
 from tagsys.service.context import ServiceContext
 from tagsys.service.errors import install_error_handlers
 from tagsys.service.observability import install_request_middleware
-from tagsys.service.routes import health, history, runs, schedules, tags, tasks, users
+from tagsys.service.routes import (
+    health,
+    history,
+    management,
+    preview,
+    runs,
+    schedules,
+    tags,
+    tasks,
+    users,
+)
 from tagsys.service.security import configured_keys
 
 log = logging.getLogger(__name__)
@@ -39,7 +49,8 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     app.state.keys = configured_keys(ctx.settings)
     install_error_handlers(app)
     install_request_middleware(app, ctx.metrics)
-    for module in (health, tags, tasks, runs, users, schedules, history):
+    # management after tags: its /api/v1/tags/{tag_id} must not shadow /available or /stats
+    for module in (health, tags, tasks, runs, users, schedules, history, management, preview):
         app.include_router(module.router)
     return app
 

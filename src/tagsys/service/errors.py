@@ -14,7 +14,11 @@ from starlette.routing import Match
 
 from tagsys.errors import (
     ConfigError,
+    ConflictError,
+    DefinitionError,
     LakeError,
+    NotFoundError,
+    PreviewTimeout,
     RuleError,
     StoreError,
     TagSysError,
@@ -54,6 +58,10 @@ def _response(
 
 
 _STATUS_OF: tuple[tuple[type[TagSysError], int, str], ...] = (
+    (NotFoundError, 404, "not_found"),
+    (ConflictError, 409, "conflict"),
+    (DefinitionError, 422, "invalid_definition"),
+    (PreviewTimeout, 504, "preview_timeout"),
     (UsageError, 422, "invalid_request"),
     (RuleError, 422, "invalid_rule"),
     (LakeError, 503, "lake_unavailable"),
@@ -65,8 +73,18 @@ _STATUS_OF: tuple[tuple[type[TagSysError], int, str], ...] = (
 def product_error(exc: TagSysError) -> ApiError:
     for kind, status, code in _STATUS_OF:
         if isinstance(exc, kind):
-            return ApiError(status, code, str(exc))
+            return ApiError(status, *_described(exc, code))
     return ApiError(500, "internal_error", str(exc))
+
+
+def _described(exc: TagSysError, code: str) -> tuple[str, str, Any]:
+    """(code, message, details): rule problems and conflicts carry their particulars."""
+    if isinstance(exc, DefinitionError):
+        details = [{"location": where, "problem": what} for where, what in exc.problems]
+        return code, exc.summary, details
+    if isinstance(exc, ConflictError):
+        return exc.code, str(exc), exc.details
+    return code, str(exc), None
 
 
 def _location(error: dict[str, Any]) -> str:
@@ -128,7 +146,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TagSysError)
     async def _product(request: Request, exc: TagSysError) -> JSONResponse:
         error = product_error(exc)
-        return _response(error.status, error.code, error.message)
+        return _response(error.status, error.code, error.message, error.details)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -64,6 +64,10 @@ class TagDefinition:
     is_active: bool
     rules: tuple[tuple[int, str], ...]
     """Active rules as (rule_id, rule_conditions text), by rule_id."""
+    version: int = 0
+    """The tag's version in `tag_versions` (0: never changed through tag management)."""
+    deleted: bool = False
+    """Soft-deleted: runs treat it as inactive, whatever `is_active` says."""
 
     def info(self) -> TagInfo:
         return TagInfo(self.tag_name, self.tag_category)
@@ -86,7 +90,9 @@ def definition_infos(definitions: Iterable[TagDefinition]) -> dict[int, TagInfo]
 def _load_definitions(bind: Bind, *, active_only: bool) -> list[TagDefinition]:
     tags = sa.select(tag_definition).order_by(tag_definition.c.tag_id)
     if active_only:
-        tags = tags.where(tag_definition.c.is_active.is_(True))
+        tags = tags.where(
+            tag_definition.c.is_active.is_(True), tag_definition.c.deleted_at.is_(None)
+        )
     rules = (
         sa.select(tag_rules.c.tag_id, tag_rules.c.rule_id, _as_text(tag_rules.c.rule_conditions))
         .where(tag_rules.c.is_active.is_(True))
@@ -106,6 +112,8 @@ def _load_definitions(bind: Bind, *, active_only: bool) -> list[TagDefinition]:
             description=row.description,
             is_active=bool(row.is_active),
             rules=tuple(by_tag.get(row.tag_id, ())),
+            version=row.version,
+            deleted=row.deleted_at is not None,
         )
         for row in tag_rows
     ]

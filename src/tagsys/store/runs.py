@@ -222,3 +222,13 @@ __all__ = [
     "list_runs",
     "start_run",
 ]
+
+
+def runs_generation(*, bind: Bind) -> tuple[int, datetime | None]:
+    """(number of runs, latest finish): changes whenever a run starts or ends, so a cache of
+    `user_tags` keyed by it is stale once any run may have written."""
+    query = sa.select(sa.func.count(), sa.func.max(tag_runs.c.finished_at))
+    with transaction(bind) as conn:
+        row = conn.execute(query).one()
+    latest: datetime | None = row[1]
+    return int(row[0]), latest

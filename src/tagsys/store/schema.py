@@ -1,4 +1,5 @@
-"""Tables of the store, named as the seed names them, plus `tag_jobs`, `tag_schedules` and `tag_runs`.
+"""Tables of the store, named as the seed names them, plus `tag_jobs`, `tag_schedules`,
+`tag_runs`, and tag management's `tag_versions` and `tag_audit`.
 
 This is the current shape; the database gets it only through the migrations.
 """
@@ -43,9 +44,14 @@ tag_definition = sa.Table(
     sa.Column("description", sa.Text),
     sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("created_date", UtcDateTime, nullable=False, server_default=utc_now()),
+    sa.Column("version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("deleted_at", UtcDateTime),
     sqlite_autoincrement=True,
     **MYSQL_TABLE_OPTIONS,
 )
+"""`version`: the tag's latest version in `tag_versions` (0: never changed through tag
+management); every management change bumps it, compared-and-set (optimistic locking).
+`deleted_at`: soft delete (the tag is also inactive, so the next task-all removes it)."""
 
 tag_rules = sa.Table(
     "tag_rules",
@@ -163,3 +169,35 @@ user_tags_journal = sa.Table(
 """One entry per user_tags row a run inserted, updated or deleted, written in the same
 transaction: the before image (NULL ids = no row), the after content (NULL ids = deleted;
 its details as their MD5: the rows hold the text), and the tag ids entered and exited."""
+tag_versions = sa.Table(
+    "tag_versions",
+    metadata,
+    sa.Column("tag_id", sa.Integer, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("actor", sa.String(100)),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("comment", sa.Text),
+    sa.Column("definition", sa.JSON, nullable=False),
+    sa.PrimaryKeyConstraint("tag_id", "version", name="pk_tag_versions"),
+    **MYSQL_TABLE_OPTIONS,
+)
+"""Immutable: one row per change of a tag or its rules, with the full definition after it."""
+
+tag_audit = sa.Table(
+    "tag_audit",
+    metadata,
+    sa.Column("audit_id", Id, primary_key=True, autoincrement=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("actor", sa.String(100)),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("entity", sa.String(16), nullable=False),
+    sa.Column("entity_id", sa.Integer, nullable=False),
+    sa.Column("version", sa.Integer),
+    sa.Column("comment", sa.Text),
+    sa.Column("summary", sa.Text),
+    sa.Index("ix_tag_audit_created_at", "created_at"),
+    sqlite_autoincrement=True,
+    **MYSQL_TABLE_OPTIONS,
+)
+"""Every management change (categories and tags), newest last."""

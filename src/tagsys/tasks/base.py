@@ -27,6 +27,8 @@ class TagDefinitionView:
     tag_category: str
     rules: tuple[RuleSource, ...] = field(default_factory=tuple)
     is_active: bool = True
+    version: int = 0
+    """The version of the definition and rules (`tag_versions`; 0: never managed)."""
 
 
 class BaseTagTask:
