@@ -47,3 +47,36 @@ def test_local_sessions_run_the_throughput_collector(spark: SparkSession) -> Non
     assert names == {"PS Scavenge", "PS MarkSweep"}, names
     options = spark.sparkContext.getConf().get("spark.driver.extraJavaOptions") or ""
     assert "log4j2.configurationFile" in options
+
+
+def test_a_cluster_master_runs_the_packed_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tagsys.errors import ConfigError
+    from tagsys.spark import executor_environment
+
+    monkeypatch.delenv("PYSPARK_PYTHON", raising=False)
+    archive = tmp_path / "env.tar.gz"
+    with pytest.raises(ConfigError, match="tagsys pack"):
+        executor_environment("spark://host:7077", str(archive))
+    archive.write_bytes(b"")
+
+    assert executor_environment("local[2]", str(archive)) == {}
+    conf = executor_environment("yarn", str(archive))
+
+    assert conf["spark.archives"] == f"{archive}#tagsys_env"
+    assert conf["spark.pyspark.python"] == "./tagsys_env/bin/python"
+    import os
+
+    assert os.environ["PYSPARK_PYTHON"] == "./tagsys_env/bin/python"
+    remote = executor_environment("k8s://https://api:443", "s3a://bucket/env.tar.gz")
+    assert remote["spark.archives"] == "s3a://bucket/env.tar.gz#tagsys_env"
+
+
+def test_health_reports_the_executors_python(spark: SparkSession) -> None:
+    from tagsys.spark import executor_python
+
+    report = executor_python(spark)
+
+    assert report.startswith(f"executors' Python {sys.version.split()[0]} on 1 host(s)")
+    assert sys.prefix in report

@@ -91,7 +91,10 @@ class TagSystemAPI:
                 self._spark = active
                 return active
             self._spark = create_session(
-                self.settings.spark_master, "tagsys", self.settings.spark_conf
+                self.settings.spark_master,
+                "tagsys",
+                self.settings.spark_conf,
+                archive=self.settings.spark_archive,
             )
         return self._spark
 
