@@ -80,3 +80,39 @@ def test_health_reports_the_executors_python(spark: SparkSession) -> None:
 
     assert report.startswith(f"executors' Python {sys.version.split()[0]} on 1 host(s)")
     assert sys.prefix in report
+
+
+def test_class_data_sharing_dumps_once_then_maps_the_archive(tmp_path: Path) -> None:
+    from tagsys.spark import class_data_sharing, java_version
+
+    java = java_version()
+    assert class_data_sharing('openjdk version "11.0.2"', tmp_path) == []  # Java 13+ only
+    assert class_data_sharing('java version "1.8.0_402"', tmp_path) == []
+
+    first = class_data_sharing(java, tmp_path)
+    dump = Path(first[0].removeprefix("-XX:ArchiveClassesAtExit="))
+    assert first[0].startswith("-XX:ArchiveClassesAtExit=") and dump.suffix == ".tmp"
+    done = subprocess.run(["java", *first, "-version"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and "cds" not in done.stdout, done.stdout + done.stderr
+
+    second = class_data_sharing(java, tmp_path)
+    archive = second[0].removeprefix("-XX:SharedArchiveFile=")
+    assert archive.endswith(".jsa") and not dump.exists()
+    mapped = subprocess.run(
+        ["java", f"-XX:SharedArchiveFile={archive}", "-Xshare:on", "-version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert mapped.returncode == 0, mapped.stdout + mapped.stderr
+
+
+def test_an_unfinished_dump_is_left_alone(tmp_path: Path) -> None:
+    from tagsys.spark import class_data_sharing
+
+    java = 'openjdk version "17.0.15"'
+    dump = Path(class_data_sharing(java, tmp_path)[0].split("=", 1)[1])
+    dump.write_bytes(b"\0" * 64)  # being written: the header comes last
+
+    assert class_data_sharing(java, tmp_path) == []
+    assert dump.exists()
