@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,9 +42,9 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'tagsys.db'}"
 
 
-@pytest.fixture
-def mariadb_url() -> Iterator[str]:
-    """A fresh, empty MariaDB database, dropped afterwards."""
+@contextmanager
+def mysql_database() -> Iterator[str]:
+    """A fresh, empty database on the test server (its URL), dropped afterwards."""
     import sqlalchemy as sa
 
     name = f"tagsys_test_{uuid.uuid4().hex[:12]}"
@@ -56,3 +57,10 @@ def mariadb_url() -> Iterator[str]:
         with server.begin() as conn:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
         server.dispose()
+
+
+@pytest.fixture
+def mariadb_url() -> Iterator[str]:
+    """A fresh, empty MariaDB database, dropped afterwards."""
+    with mysql_database() as url:
+        yield url

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from tagsys.history.rollback import RollbackResult
     from tagsys.history.timeline import TagHistoryPage, UserHistoryPage
     from tagsys.lake.catalog import LakeCatalog
+    from tagsys.lake.filesystem import S3Options
     from tagsys.management.manager import TagManager
     from tagsys.management.preview import Previewer, PreviewResult
     from tagsys.store.runs import RunRecord
@@ -92,38 +93,53 @@ class TagSystemAPI:
     @property
     def spark(self) -> SparkSession:
         if self._spark is None:
-            from pyspark.sql import SparkSession
+            from tagsys.lake.s3a import prepare_session, spark_s3a_conf
 
-            from tagsys.spark import create_session
-
-            active = SparkSession.getActiveSession()
-            if active is not None:  # inside Glue, a notebook or a test session: share it
-                self._owns_spark = False
-                self._spark = active
-                return active
-            self._spark = create_session(
-                self.settings.spark_master, "tagsys", self.settings.spark_conf
+            self._spark = self._shared_session() or self._new_session(
+                {**spark_s3a_conf(self.s3_options), **self.settings.spark_conf}
             )
+            prepare_session(self._spark, self.settings.lake_root, self.s3_options)
         return self._spark
+
+    def _shared_session(self) -> SparkSession | None:
+        """Inside Glue, a notebook or a test session: share the active session."""
+        from pyspark.sql import SparkSession
+
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            self._owns_spark = False
+        return active
+
+    def _new_session(self, conf: dict[str, str]) -> SparkSession:
+        from tagsys.spark import create_session
+
+        s = self.settings
+        return create_session(s.spark_master, "tagsys", conf, archive=s.spark_archive)
+
+    @cached_property
+    def s3_options(self) -> S3Options | None:
+        """S3 access of the lake (S3_ENDPOINT, S3_ACCESS_KEY, ...); None: AWS's defaults."""
+        from tagsys.lake.filesystem import S3Options
+
+        s = self.settings
+        if not (s.s3_endpoint or s.s3_access_key or s.aws_region):
+            return None
+        return S3Options(
+            endpoint=s.s3_endpoint,
+            access_key=s.s3_access_key.get_secret_value() if s.s3_access_key else None,
+            secret_key=s.s3_secret_key.get_secret_value() if s.s3_secret_key else None,
+            region=s.aws_region,
+        )
 
     @cached_property
     def catalog(self) -> LakeCatalog:
         from tagsys.lake.catalog import LakeCatalog
-        from tagsys.lake.filesystem import S3Options
 
         s = self.settings
-        s3 = None
-        if s.s3_endpoint or s.s3_access_key:
-            s3 = S3Options(
-                endpoint=s.s3_endpoint,
-                access_key=s.s3_access_key.get_secret_value() if s.s3_access_key else None,
-                secret_key=s.s3_secret_key.get_secret_value() if s.s3_secret_key else None,
-                region=s.aws_region,
-            )
         return LakeCatalog(
             s.lake_root if s.lake_uri or not s.catalog_tables else None,
             s.user_id_column,
-            s3=s3,
+            s3=self.s3_options,
             catalog_tables=s.catalog_tables,
             event_tables=s.event_tables,
             spark=lambda: self.spark,

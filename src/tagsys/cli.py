@@ -40,6 +40,7 @@ MODES = (
     "preview",
     "tags-export",
     "tags-apply",
+    "pack",
 )
 DESTRUCTIVE_MODES = frozenset({"init-db", "generate-data", "demo", "clean-data"})
 """Modes that replace or delete data: refused outside `local` unless confirmed."""
@@ -97,6 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="serve: jobs run at once (default TAGSYS_JOB_WORKERS, 3)",
     )
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=Path("dist/tagsys_env.tar.gz"),
+        help="pack: the archive to write (default dist/tagsys_env.tar.gz)",
+    )
+    p.add_argument(
+        "--python",
+        help="pack: the executors' interpreter, an absolute path on them (default: this "
+        "environment's base interpreter; same Python version)",
+    )
     return p
 
 
@@ -126,7 +138,7 @@ def _date(text: str) -> date:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] in (["deploy"], ["serve"]):  # `tagsys deploy ...` is `--mode deploy ...`
+    if argv[:1] in (["deploy"], ["serve"], ["pack"]):  # `tagsys deploy ...` is `--mode deploy ...`
         argv = ["--mode", argv[0], *argv[1:]]
     elif argv[:2] in (["tags", "export"], ["tags", "apply"]):  # `--mode tags-export ...`
         argv = ["--mode", f"tags-{argv[1]}", *argv[2:]]
@@ -230,6 +242,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _deploy(args, overrides)
     if args.mode == "serve":
         return _serve(args, overrides)
+    if args.mode == "pack":
+        return _pack(args)
     with TagSystemAPI(args.env, args.log_level, **overrides) as api:
         _confirm(api.settings, args)
         handler = _HANDLERS.get(args.mode, _run)
@@ -309,6 +323,14 @@ def _serve(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         overrides = {**overrides, "job_workers": args.workers_jobs}
     settings = load_settings(args.env, log_level=args.log_level, **overrides)
     serve(settings, args.host, args.port)
+    return 0
+
+
+def _pack(args: argparse.Namespace) -> int:
+    """`tagsys pack [--output PATH] [--python PATH]`: the executors' Python environment."""
+    from tagsys.pack import build
+
+    print(build(args.output, args.python).render())
     return 0
 
 

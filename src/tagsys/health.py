@@ -111,6 +111,9 @@ def _java(api: TagSystemAPI) -> str:
 
 
 def _spark(api: TagSystemAPI) -> str:
+    from tagsys.spark import executor_python
+
     spark = api.spark
     spark.range(1).count()
-    return f"Spark {spark.version}, master {spark.sparkContext.master}"
+    executors = executor_python(spark)
+    return f"Spark {spark.version}, master {spark.sparkContext.master}; {executors}"

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
         validation_alias=_alias("spark_master", "TAGSYS_SPARK_MASTER", "SPARK_MASTER_URL"),
     )
     spark_conf: dict[str, str] = Field(default_factory=dict)
+    spark_archive: str | None = None
+    """The executors' Python environment made by `tagsys pack` (non-local masters)."""
     api_key: SecretStr | None = None
     api_keys: dict[str, SecretStr] = Field(default_factory=dict)
     """Named API keys (JSON object name -> key): the name is recorded as who asked."""

@@ -132,3 +132,87 @@ def test_the_original_systems_lake_as_spark_wrote_it_under_a_warehouse_prefix(
         json.dumps(ambiguous).replace('"computed_date"', '"user_asset_summary.computed_date"')
     )
     assert validate_rule(qualified, schema) == []
+
+
+# --- Spark's side: S3A settings, and the error when the connector is missing -------------
+
+
+def test_s3a_settings_come_from_the_products_s3_settings() -> None:
+    from tagsys.lake.s3a import s3a_conf, spark_s3a_conf
+
+    options = S3Options(
+        endpoint="http://127.0.0.1:9000", access_key="AK", secret_key="SK", region="eu-west-1"
+    )
+
+    assert s3a_conf(options) == {
+        "fs.s3a.endpoint": "http://127.0.0.1:9000",
+        "fs.s3a.path.style.access": "true",
+        "fs.s3a.connection.ssl.enabled": "false",
+        "fs.s3a.endpoint.region": "eu-west-1",
+        "fs.s3a.access.key": "AK",
+        "fs.s3a.secret.key": "SK",
+        "fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+    }
+    assert spark_s3a_conf(S3Options(region="us-east-1")) == {
+        "spark.hadoop.fs.s3a.endpoint.region": "us-east-1"
+    }
+    assert spark_s3a_conf(None) == {}  # AWS's default chain (instance profile, ...)
+
+
+@pytest.mark.spark
+def test_hadoop_version_is_read_from_the_installed_spark_jars(spark: Any) -> None:
+    from tagsys.lake.s3a import hadoop_version
+
+    running = spark.sparkContext._jvm.org.apache.hadoop.util.VersionInfo.getVersion()
+    assert hadoop_version() == running
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("scheme", ["s3a", "s3"])
+def test_without_the_s3a_connector_the_error_names_the_matching_jars(
+    spark: Any, s3: S3Options, scheme: str
+) -> None:
+    from tagsys.errors import ConfigError
+    from tagsys.lake.s3a import prepare_session
+
+    version = spark.sparkContext._jvm.org.apache.hadoop.util.VersionInfo.getVersion()
+    with pytest.raises(ConfigError) as caught:
+        prepare_session(spark, f"{scheme}://{BUCKET}/hive", s3)
+
+    message = str(caught.value)
+    assert f"Spark cannot read the lake {scheme}://{BUCKET}/hive" in message
+    assert f'"spark.jars.packages": "org.apache.hadoop:hadoop-aws:{version}"' in message
+    assert f"hadoop-aws-{version}.jar" in message and "software.amazon.awssdk:bundle" in message
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    assert hadoop.get("fs.s3a.endpoint") == s3.endpoint  # the settings reached Spark
+
+
+@pytest.mark.spark
+def test_an_s3a_lake_from_the_seed_variables_is_discovered_and_a_run_says_what_spark_lacks(
+    spark: Any,
+    s3: S3Options,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tagsys.api import TagSystemAPI
+    from tagsys.cli import main
+
+    monkeypatch.setenv("S3_ENDPOINT", s3.endpoint or "")
+    monkeypatch.setenv("S3_ACCESS_KEY", "test")
+    monkeypatch.setenv("S3_SECRET_KEY", "test")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("TAGSYS_DATA_DIR", str(tmp_path))
+    lake = f"s3a://{BUCKET}/hive"
+    with TagSystemAPI("local", lake_uri=lake, spark=spark) as api:
+        assert sorted(api.catalog.tables) == ["assets", "user_basic_info"]
+        snapshot = api.catalog.snapshot_for("assets", date(2024, 1, 1))
+        assert snapshot.paths == (f"{lake}/assets/dt=2024-01-01",)
+        assert api.catalog.schema().resolve("v").data_type == "double"
+
+    code = main(["--mode", "task-all", "--lake-uri", lake, "--as-of", "2024-01-02"])
+
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith(f"Error: Spark cannot read the lake {lake}: the S3A connector"), err
+    assert "Traceback" not in err

@@ -30,6 +30,7 @@ NEW_IDS = "new_ids"
 NEW_IDS_JSON = "new_tag_ids"
 NEW_DETAILS_JSON = "new_tag_details"
 IN_RUN = "_in_run"
+HAS_ROW = "_has_row"
 DUPLICATE = "_dup_tables"
 IN_LAKE = "_in_lake"
 CANDIDATE = "_candidate"
@@ -136,7 +137,9 @@ def with_existing(computed: DataFrame, existing: DataFrame, all_users: bool) -> 
 
     how = "full_outer" if all_users else "left"
     marked = computed.withColumn(IN_RUN, F.lit(True))
-    joined = marked.join(existing, USER, how)
+    # A hash join on the stored rows: both sides arrive hashed by user id, and building a hash
+    # table of one partition's stored rows is cheaper than sorting both sides (sort-merge).
+    joined = marked.join(existing.hint("shuffle_hash"), USER, how)
     old = F.from_json(F.col(OLD_IDS_JSON), "array<int>")
     return joined.withColumn(IN_RUN, F.coalesce(F.col(IN_RUN), F.lit(False))).withColumn(
         OLD_IDS, F.coalesce(old, F.array().cast("array<int>"))
@@ -144,7 +147,10 @@ def with_existing(computed: DataFrame, existing: DataFrame, all_users: bool) -> 
 
 
 def merged(frame: DataFrame, scope: TagScope, definitions: dict[int, TagInfo]) -> DataFrame:
-    """Add `new_ids` = (old - scope) ∪ computed, and `_candidate` = the row may change."""
+    """Add `new_ids` = (old - scope) ∪ computed, and `_candidate` = the row may change.
+
+    The stored texts are dropped once decided on (`_has_row` keeps whether there was a row):
+    the frame is persisted for several actions, and a narrower cache is cheaper to build."""
     from pyspark.sql import functions as F
 
     computed = F.coalesce(F.col(COMPUTED), F.array().cast("array<int>"))
@@ -157,6 +163,8 @@ def merged(frame: DataFrame, scope: TagScope, definitions: dict[int, TagInfo]) -
         frame.withColumn(COMPUTED, computed)
         .withColumn(NEW_IDS, new_ids)
         .withColumn(CANDIDATE, F.when(changed, F.lit(True)).when(has_row, stale).otherwise(False))
+        .withColumn(HAS_ROW, has_row)
+        .drop(OLD_IDS_JSON, OLD_DETAILS_MD5)
     )
 
 
@@ -166,7 +174,7 @@ def with_new_rows(candidates: DataFrame, definitions: dict[int, TagInfo]) -> Dat
     the tag's definition."""
     from pyspark.sql import functions as F
 
-    new_row = F.col(OLD_IDS_JSON).isNull()
+    new_row = ~F.col(HAS_ROW)
     ids_text = F.concat(F.lit("["), F.array_join(NEW_IDS, ","), F.lit("]"))
     details_text = DetailFragments(definitions).text(F.col(NEW_IDS), compact=True)
     return candidates.withColumn(NEW_IDS_JSON, F.when(new_row, ids_text)).withColumn(
@@ -246,7 +254,7 @@ def stats_row(frame: DataFrame, unparsed_columns: int = 0) -> dict[str, int]:
     from pyspark.sql import functions as F
 
     unparsed = [F.sum(f"{UNPARSED}{i}").alias(f"{UNPARSED}{i}") for i in range(unparsed_columns)]
-    has_row = F.col(OLD_IDS_JSON).isNotNull()
+    has_row = F.col(HAS_ROW)
     row = frame.agg(
         F.sum(F.col(IN_RUN).cast("long")).alias("users_evaluated"),
         F.sum((F.size(DUPLICATE) > 0).cast("long")).alias("duplicates"),
