@@ -116,7 +116,8 @@ def test_migrate_yes_adopts_keeping_every_row_then_is_a_no_op(
     assert migrate.current_revision(original_url) == migrate.head_revision()
     after = snapshot(original_url)
     for table in ("tag_category", "tag_definition", "tag_rules", "user_tags"):
-        assert after[table] == before[table], table
+        width = len(before[table][0]) if before[table] else 0  # later revisions add columns
+        assert [tuple(r)[:width] for r in after[table]] == [tuple(r) for r in before[table]], table
     times = user_tag_times(original_url)
     if readme:
         assert times == old_times  # TIMESTAMP values kept as the same UTC instants
