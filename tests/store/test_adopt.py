@@ -116,8 +116,11 @@ def test_migrate_yes_adopts_keeping_every_row_then_is_a_no_op(
     assert migrate.current_revision(original_url) == migrate.head_revision()
     after = snapshot(original_url)
     for table in ("tag_category", "tag_definition", "tag_rules", "user_tags"):
-        width = len(before[table][0]) if before[table] else 0  # later revisions add columns
-        assert [tuple(r)[:width] for r in after[table]] == [tuple(r) for r in before[table]], table
+        width = len(before[table][0]) if before[table] else 0
+        kept = [tuple(row)[:width] for row in after[table]]
+        assert kept == [tuple(row) for row in before[table]], table
+    # tag management's columns, appended: version 0 (never managed), not deleted
+    assert {tuple(row)[-2:] for row in after["tag_definition"]} == {(0, None)}
     times = user_tag_times(original_url)
     if readme:
         assert times == old_times  # TIMESTAMP values kept as the same UTC instants

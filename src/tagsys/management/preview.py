@@ -179,6 +179,7 @@ class Previewer:
                 f"the rule has {len(problems)} problem(s); nothing was computed", problems
             )
         group = Group.model_validate(rule)
+        self._spark()  # resolved in the caller's thread, where its active session is
         group_id = f"tagsys-preview-{uuid.uuid4().hex}"
         started = time.perf_counter()
         future = self._pool.submit(

@@ -184,12 +184,12 @@ def create_tag(body: TagCreate, manager: Manager, who: Caller) -> JSONResponse:
     return tag_response(manager.create_tag(actor_of(who, body.comment), spec), 201)
 
 
-@router.get("/tags/{tag_id}", summary="One tag (ETag: its version)")
+@router.get("/tags/{tag_id:int}", summary="One tag (ETag: its version)")
 def get_tag(manager: Manager, _: Caller, tag_id: int = TagId) -> JSONResponse:
     return tag_response(manager.get_tag(tag_id))
 
 
-@router.patch("/tags/{tag_id}", summary="Change a tag's fields (a new version)")
+@router.patch("/tags/{tag_id:int}", summary="Change a tag's fields (a new version)")
 def update_tag(
     body: TagUpdate,
     manager: Manager,
@@ -202,7 +202,7 @@ def update_tag(
     return tag_response(state)
 
 
-@router.delete("/tags/{tag_id}", summary="Soft-delete a tag (the next task-all removes it)")
+@router.delete("/tags/{tag_id:int}", summary="Soft-delete a tag (the next task-all removes it)")
 def delete_tag(
     manager: Manager,
     who: Caller,
@@ -215,7 +215,7 @@ def delete_tag(
     return tag_response(manager.delete_tag(actor_of(who, comment), tag_id, version))
 
 
-@router.get("/tags/{tag_id}/rules", summary="A tag's rules")
+@router.get("/tags/{tag_id:int}/rules", summary="A tag's rules")
 def get_rules(manager: Manager, _: Caller, tag_id: int = TagId) -> JSONResponse:
     state = manager.get_tag(tag_id)
     body = {
@@ -227,7 +227,7 @@ def get_rules(manager: Manager, _: Caller, tag_id: int = TagId) -> JSONResponse:
     return JSONResponse(body, headers={"ETag": f'"{state.version}"'})
 
 
-@router.put("/tags/{tag_id}/rules", summary="Replace a tag's rules (a new version)")
+@router.put("/tags/{tag_id:int}/rules", summary="Replace a tag's rules (a new version)")
 def put_rules(
     body: RulesPut,
     manager: Manager,
@@ -240,20 +240,20 @@ def put_rules(
     return tag_response(manager.update_tag(actor, tag_id, {"rules": body.rules}, version))
 
 
-@router.get("/tags/{tag_id}/versions", summary="A tag's versions, oldest first")
+@router.get("/tags/{tag_id:int}/versions", summary="A tag's versions, oldest first")
 def list_versions(manager: Manager, _: Caller, tag_id: int = TagId) -> dict[str, Any]:
     found = [version_view(v) for v in manager.versions(tag_id)]
     return {"success": True, "tag_id": tag_id, "versions": found}
 
 
-@router.get("/tags/{tag_id}/versions/{version}", summary="One version of a tag")
+@router.get("/tags/{tag_id:int}/versions/{version:int}", summary="One version of a tag")
 def get_version(
     manager: Manager, _: Caller, tag_id: int = TagId, version: int = Path(ge=0)
 ) -> dict[str, Any]:
     return {"success": True, "version": version_view(manager.version(tag_id, version))}
 
 
-@router.get("/tags/{tag_id}/diff", summary="What changed between two versions of a tag")
+@router.get("/tags/{tag_id:int}/diff", summary="What changed between two versions of a tag")
 def diff_versions(
     manager: Manager,
     _: Caller,
@@ -271,7 +271,7 @@ def diff_versions(
     }
 
 
-@router.post("/tags/{tag_id}/revert", summary="Make an earlier version current (a new version)")
+@router.post("/tags/{tag_id:int}/revert", summary="Make an earlier version current (a new version)")
 def revert(
     body: Revert,
     manager: Manager,
