@@ -225,7 +225,13 @@ def test_a_killed_instance_s_job_fails_with_the_reason_and_queued_jobs_still_run
     env = service_env(store, lake, TAGSYS_API_KEY=KEY)
     doomed = Service(env, tmp_path / "doomed.log", workers=1)
     task = doomed.trigger(mode="task-all")
-    doomed.wait(task, until=frozenset({"running"}))
+    run_id = doomed.wait(task, until=frozenset({"running"}))["run_id"]
+    deadline = time.monotonic() + 60
+    while (run_id is None or doomed.get(f"/api/v1/runs/{run_id}").status_code != 200) and (
+        time.monotonic() < deadline
+    ):  # kill it once its run has started, not between the claim and the run's record
+        time.sleep(0.1)
+        run_id = doomed.status(task)["run_id"]
     queued = [doomed.trigger(mode="task-tags", tag_ids=[n]) for n in (2, 3)]
     doomed.kill()
 
