@@ -126,7 +126,7 @@ def test_without_the_key_nothing_but_health_and_metrics_answers(service: Service
     for path, operations in schema["paths"].items():
         concrete = path.replace("{task_id}", "x").replace("{run_id}", "x")
         concrete = concrete.replace("{tag_id}", "1").replace("{user_id}", "u")
-        concrete = concrete.replace("{schedule_id}", "1")
+        concrete = concrete.replace("{schedule_id}", "1").replace("{version}", "1")
         for method in operations:
             response = requests.request(method, service.url + concrete, json={}, timeout=30)
             if path in ("/health", "/metrics"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import Any
 
 from tagsys.store.repository import TagDefinition
@@ -84,7 +83,6 @@ class TagState:
     tag_id: int
     version: int
     spec: TagSpec
-    created_date: datetime | None = None
     problems: tuple[tuple[str, str], ...] = field(default=())
     """Rule problems of an inactive draft, saved anyway (location, problem)."""
 
@@ -93,12 +91,11 @@ class TagState:
             "tag_id": self.tag_id,
             "version": self.version,
             **self.spec.to_dict(),
-            "created_date": self.created_date.isoformat() if self.created_date else None,
             "problems": [{"location": w, "problem": p} for w, p in self.problems],
         }
 
 
-def state_of(record: TagDefinition, created_date: datetime | None = None) -> TagState:
+def state_of(record: TagDefinition) -> TagState:
     spec = TagSpec(
         name=record.tag_name,
         category=record.tag_category,
@@ -107,7 +104,7 @@ def state_of(record: TagDefinition, created_date: datetime | None = None) -> Tag
         rules=tuple(parse_stored_rule(text) for _, text in record.rules),
         deleted=record.deleted,
     )
-    return TagState(record.tag_id, record.version, spec, created_date)
+    return TagState(record.tag_id, record.version, spec)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ with its definition as it was, so a revert can always go back to it.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -342,7 +341,3 @@ def describe(action: str, tag_id: int, spec: TagSpec, before: TagState | None) -
     fields = sorted({c.path.split("[")[0].split(".")[0] for c in changes})
     what = ", ".join(fields) if fields else "no field"
     return f"tag {tag_id} '{spec.name}': {action} ({what} changed)"
-
-
-def timestamp(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
