@@ -20,7 +20,14 @@ from tagsys.store import writer
 from tests.conftest import MYSQL_SERVER_URL
 from tests.engine.lakes import AS_OF, SHOP_TAGS, build_shop_lake, load_tags
 from tests.faults.private_server import PrivateMariaDB
-from tests.faults.support import InjectionCounter, Server, Table, server_of, snapshot
+from tests.faults.support import (
+    CREATED,
+    InjectionCounter,
+    Server,
+    Table,
+    server_of,
+    snapshot,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -69,6 +76,16 @@ def make_api(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> M
         return TagSystemAPI(settings=settings, spark=spark)
 
     return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_leftover_databases() -> Iterator[None]:
+    """Tests clone working databases freely; none outlives the session (on the shared server
+    they would pile up run after run)."""
+    yield
+    for server, name in list(CREATED):
+        with contextlib.suppress(Exception):  # a private server may be gone already
+            server.drop(name)
 
 
 @pytest.fixture(scope="session")

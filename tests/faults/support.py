@@ -3,6 +3,7 @@ clean-run oracle, the invariants checked after a fault, and the run records."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -66,6 +67,10 @@ class InjectionCounter:
 # --- databases ------------------------------------------------------------------------------
 
 
+CREATED: list[tuple[Server, str]] = []
+"""Databases the fault tests made and have not dropped yet (dropped when the session ends)."""
+
+
 @dataclass(frozen=True)
 class Server:
     """A MariaDB server the tests may create databases on."""
@@ -96,11 +101,14 @@ class Server:
         name = f"{prefix}_{uuid.uuid4().hex[:10]}"
         with self.connect() as conn, conn.cursor() as cur:
             cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+        CREATED.append((self, name))
         return name
 
     def drop(self, name: str) -> None:
         with self.connect() as conn, conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        with contextlib.suppress(ValueError):
+            CREATED.remove((self, name))
 
     def reset(self, target: str, source: str) -> None:
         """Make `target`'s user_tags rows those of `source` again (tag_runs keep their rows:
