@@ -29,6 +29,7 @@ from tagsys.store import runs as store_runs
 
 if TYPE_CHECKING:
     from tagsys.api import TagSystemAPI
+    from tagsys.engine.plan import RunRequest
     from tagsys.engine.summary import RunSummary
     from tagsys.store.jobs import JobRecord
 
@@ -174,7 +175,7 @@ class JobRunner:
                 self._running.pop(job.job_id, None)
             request_id.reset(token)
 
-    def _execute(self, job: JobRecord, request: Any, run_id: str) -> None:
+    def _execute(self, job: JobRecord, request: RunRequest, run_id: str) -> None:
         started = time.monotonic()
         try:
             summary = self.api.run(request, run_id=run_id)

@@ -256,6 +256,13 @@ def cancel_requests(*, bind: Bind, owner: str) -> list[str]:
         return [str(row[0]) for row in conn.execute(query)]
 
 
+def count_jobs(*, bind: Bind, status: str) -> int:
+    """Jobs in one status (on the status index: the trigger asks this for the queue bound)."""
+    query = sa.select(sa.func.count()).where(tag_jobs.c.status == status)
+    with transaction(bind) as conn:
+        return int(conn.execute(query).scalar() or 0)
+
+
 def count_jobs_by_status(*, bind: Bind) -> dict[str, int]:
     query = sa.select(tag_jobs.c.status, sa.func.count()).group_by(tag_jobs.c.status)
     with transaction(bind) as conn:

@@ -43,7 +43,7 @@ def submit(ctx: ServiceContext, body: TriggerRequest, actor: str | None) -> stor
     """Persist a job (the queue is bounded) and wake a worker."""
     body.to_run_request(ctx.settings.today())  # the engine's own checks, before queueing
     check_tag_ids(ctx, body.tag_ids)
-    queued = store_jobs.count_jobs_by_status(bind=ctx.engine).get("submitted", 0)
+    queued = store_jobs.count_jobs(bind=ctx.engine, status="submitted")
     if queued >= ctx.settings.job_queue_limit:
         raise ApiError(
             429,
