@@ -115,11 +115,6 @@ def test_the_seeds_environment_variable_names(monkeypatch: pytest.MonkeyPatch) -
     assert (s.env, s.spark_master) == ("local", "local[1]"), "the TAGSYS_ names win"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: the field-name alias 'log_level'/'spark_master' matches the env "
-    "vars LOG_LEVEL/SPARK_MASTER case-insensitively and is tried first (settings.py _alias)",
-)
 def test_tagsys_names_win_over_seed_names_and_unrelated_variables(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

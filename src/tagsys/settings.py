@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import date, datetime
 from importlib import resources
@@ -21,7 +22,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from tagsys.errors import ConfigError
 
@@ -158,7 +164,7 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (
             init_settings,
-            env_settings,
+            _ProductEnvSource(settings_cls),
             _SeedVariablesSource(settings_cls),
             _EnvFileSource(settings_cls),
         )
@@ -293,6 +299,24 @@ def seed_values(env: str) -> dict[str, Any]:
         if env_file and name not in os.environ and variables.get(name):
             values[name.removeprefix("TAGSYS_").lower()] = variables[name]
     return values
+
+
+class _ProductEnvSource(EnvSettingsSource):
+    """Environment variables under their listed names, in the listed order. An aliased field's
+    bare name is another program's variable (Spark's scripts export SPARK_MASTER), never ours."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        env_vars = dict(super()._load_env_vars())
+        for name, field in self.settings_cls.model_fields.items():
+            if not isinstance(field.validation_alias, AliasChoices):
+                continue
+            choices = field.validation_alias.choices
+            listed = [c.lower() for c in choices if isinstance(c, str) and c != name]
+            value = next((env_vars[c] for c in listed if c in env_vars), None)
+            env_vars.pop(name, None)
+            if value is not None:
+                env_vars[name] = value
+        return env_vars
 
 
 class _SeedVariablesSource(PydanticBaseSettingsSource):
