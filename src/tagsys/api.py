@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
     from pyspark.sql import SparkSession
 
+    from tagsys.audiences.maintain import Publication
+    from tagsys.audiences.query import AudienceCount, Audiences
     from tagsys.engine.summary import RunSummary
     from tagsys.health import HealthReport
     from tagsys.history.retention import PruneResult
@@ -80,6 +82,8 @@ class TagSystemAPI:
     def close(self) -> None:
         if "previewer" in self.__dict__:
             self.previewer.close()
+        if "audiences" in self.__dict__:
+            self.audiences.engine.dispose()
         if "store_engine" in self.__dict__:
             self.store_engine.dispose()
         if self._spark is not None and self._owns_spark:
@@ -254,6 +258,7 @@ class TagSystemAPI:
             except TagSysError as record_error:
                 log.error("run %s: %s", summary.run_id, record_error)
             self.last_summary = summary
+            self._maintain_index(summary)
             if stopped is not None:
                 raise stopped from exc
             raise
@@ -262,7 +267,23 @@ class TagSystemAPI:
                 self._cancelled.discard(summary.run_id)
         recorder.finish(summary)
         self.last_summary = summary
+        self._maintain_index(summary)
         return summary
+
+    def _maintain_index(self, summary: RunSummary) -> None:
+        """Take the run's writes into the audience index. A failure here never fails the
+        run: the index stays at its last generation, and `health` says it is behind."""
+        if summary.dry_run or not self.settings.audience_index:
+            return
+        from tagsys.audiences.maintain import catch_up
+
+        try:
+            publication = catch_up(self.store_engine)
+        except Exception as exc:  # the run's own outcome is already recorded
+            log.warning("audience index not updated after run %s: %s", summary.run_id, exc)
+            return
+        if publication is not None:
+            log.info("%s", publication.render())
 
     def cancel_run(self, run_id: str) -> None:
         """Stop a run of this process that is going on in another thread: its Spark jobs are
@@ -394,6 +415,42 @@ class TagSystemAPI:
             return list_runs(bind=engine, limit=limit)
         finally:
             engine.dispose()
+
+    # --- audiences (SPEC section 10) ----------------------------------------------------
+    @cached_property
+    def audiences(self) -> Audiences:
+        """Audience counts, samples, members, exports and saved audiences (`tagsys.audiences`)."""
+        from tagsys.audiences.query import Audiences
+        from tagsys.store.db import create_store_engine
+
+        self.ensure_store()
+        return Audiences(create_store_engine(self.db_url), self._s3_client())
+
+    def audience(self, expression: Any) -> AudienceCount:
+        """The size of an audience expression: `{"and": [3, {"not": "new user"}]}`."""
+        return self.audiences.count(expression)
+
+    def reindex(self) -> Publication:
+        """Rebuild the audience index from user_tags and publish it."""
+        from tagsys.audiences.maintain import rebuild
+
+        return rebuild(self.store_engine)
+
+    def _s3_client(self) -> Any:
+        try:
+            import boto3
+        except ImportError:
+            return None
+        options = self.s3_options
+        if options is None:
+            return boto3.client("s3")
+        return boto3.client(
+            "s3",
+            endpoint_url=options.endpoint,
+            aws_access_key_id=options.access_key,
+            aws_secret_access_key=options.secret_key,
+            region_name=options.region,
+        )
 
     # --- history and rollback (SPEC section 9) ------------------------------------------
     def rollback(self, run_id: str, dry_run: bool = False) -> RollbackResult:

@@ -17,6 +17,7 @@ from tagsys.stopping import request_stop, stop_requested
 
 if TYPE_CHECKING:
     from tagsys.api import TagSystemAPI
+    from tagsys.audiences.query import AudienceCount
     from tagsys.settings import Settings
 
 RUN_MODES = ("task-all", "task-tags", "task-users", "incremental")
@@ -41,6 +42,8 @@ MODES = (
     "tags-export",
     "tags-apply",
     "pack",
+    "audience",
+    "reindex",
 )
 DESTRUCTIVE_MODES = frozenset({"init-db", "generate-data", "demo", "clean-data"})
 """Modes that replace or delete data: refused outside `local` unless confirmed."""
@@ -91,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rule-file", type=Path, help="preview: a JSON file holding one rule")
     p.add_argument("--dir", type=Path, help="tags export/apply: the folder of tag files")
     p.add_argument("--comment", help="tags apply: why (recorded with each new version)")
+    p.add_argument("--expr", help='audience: a JSON expression, e.g. \'{"and": [1, {"not": 3}]}\'')
+    p.add_argument("--name", help="audience: a saved audience instead of --expr")
+    p.add_argument("--export", help="audience: write the members to a .csv/.parquet path or s3://")
+    p.add_argument("--format", choices=("csv", "parquet"), help="audience --export: file format")
+    p.add_argument("--sample", type=int, help="audience: print N random members")
     p.add_argument("--host", default="127.0.0.1", help="serve: interface to listen on")
     p.add_argument("--port", type=int, default=5000, help="serve: port (default 5000)")
     p.add_argument(
@@ -513,6 +521,50 @@ def _tags_apply(api: TagSystemAPI, args: argparse.Namespace) -> int:
     return 0
 
 
+def _audience(api: TagSystemAPI, args: argparse.Namespace) -> int:
+    """`--mode audience --expr JSON | --name SAVED [--export PATH] [--sample N]`."""
+    expression = _expression(api, args)
+    if args.export:
+        result = api.audiences.export(expression, args.export, args.format)
+        data: dict[str, Any] = {"path": result.path, "format": result.format, "rows": result.rows}
+        text = f"exported {result.rows} users to {result.path} ({result.format})"
+    elif args.sample:
+        page = api.audiences.sample(expression, args.sample, args.seed)
+        data = {"count": page.count, "users": page.users}
+        text = "\n".join([f"{page.count} users; a sample of {len(page.users)}:", *page.users])
+    else:
+        count = api.audience(expression)
+        data, text = count.to_dict(), _render_count(count)
+    print(json.dumps(data, ensure_ascii=False, default=str) if args.json else text)
+    return 0
+
+
+def _expression(api: TagSystemAPI, args: argparse.Namespace) -> Any:
+    if (args.expr is None) == (args.name is None):
+        raise UsageError("audience needs --expr JSON (e.g. '{\"and\": [1, 2]}') or --name SAVED")
+    if args.name is not None:
+        return api.audiences.expression_of(args.name)
+    try:
+        return json.loads(args.expr)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"--expr is not JSON ({exc}); a tag name goes in quotes: '\"vip\"'"
+        ) from exc
+
+
+def _render_count(count: AudienceCount) -> str:
+    lines = [f"{count.count} users match {json.dumps(count.expression, ensure_ascii=False)}"]
+    lines += [f"  operand {json.dumps(o.expression)}: {o.count}" for o in count.operands]
+    lines += [f"  tag {t.tag_id} {t.tag_name}: {t.count}" for t in count.tags]
+    lines.append(f"  (index generation {count.index.generation}, run {count.index.run_id})")
+    return "\n".join(lines)
+
+
+def _reindex(api: TagSystemAPI, args: argparse.Namespace) -> int:
+    print(api.reindex().render())
+    return 0
+
+
 _HANDLERS = {
     "health": _health,
     "list-tasks": _list_tasks,
@@ -530,6 +582,8 @@ _HANDLERS = {
     "preview": _preview,
     "tags-export": _tags_export,
     "tags-apply": _tags_apply,
+    "audience": _audience,
+    "reindex": _reindex,
 }
 
 

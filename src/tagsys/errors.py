@@ -85,5 +85,16 @@ class DefinitionError(RuleError):
         self.problems = problems
 
 
+class AudienceError(UsageError):
+    """An audience expression is invalid: every problem as `(location, problem)`, the location
+    a path in the expression sent (`$.and[1].not`)."""
+
+    def __init__(self, message: str, problems: list[tuple[str, str]]) -> None:
+        lines = [message, *(f"  - {where}: {what}" for where, what in problems)]
+        super().__init__("\n".join(lines))
+        self.summary = message
+        self.problems = problems
+
+
 class PreviewTimeout(TagSysError):
     """A preview ran longer than its time limit; its Spark jobs were cancelled."""

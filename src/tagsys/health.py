@@ -42,6 +42,7 @@ def run_checks(api: TagSystemAPI) -> HealthReport:
     probes = (
         ("store", _store),
         ("runs", _runs),
+        ("audiences", _audiences),
         ("lake", _lake),
         ("java", _java),
         ("spark", _spark),
@@ -92,6 +93,12 @@ def _runs(api: TagSystemAPI) -> str:
     if "abandoned" in by_status:
         parts.append("abandoned runs stopped without finishing: re-run them (see list-runs)")
     return "; ".join(parts)
+
+
+def _audiences(api: TagSystemAPI) -> str:
+    from tagsys.audiences.health import check
+
+    return check(api.audiences.engine)
 
 
 def _lake(api: TagSystemAPI) -> str:

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     """Journal every user_tags row a run writes (history and rollback need it)."""
     journal_days: int = Field(30, ge=1, le=36_500)
     """How long `prune-journal` keeps a run's journal."""
+    export_dir: Path | None = None
+    """Where the service writes local audience exports (default: <data_dir>/exports)."""
+    audience_index: bool = True
+    """Keep the audience index in step after every run (off: `--mode reindex` on demand)."""
     preview_timeout_seconds: float = Field(30.0, gt=0, le=3600)
     aws_region: str | None = Field(None, validation_alias=_alias("aws_region", "AWS_REGION"))
     glue_job_name: str | None = None
@@ -201,6 +205,10 @@ class Settings(BaseSettings):
         from sqlalchemy.engine import make_url
 
         return make_url(self.database_url).render_as_string(hide_password=True)
+
+    @property
+    def export_root(self) -> Path:
+        return (self.export_dir or self.data_dir / "exports").resolve()
 
     @property
     def lake_root(self) -> str:

@@ -13,6 +13,7 @@ from tagsys.service.context import ServiceContext
 from tagsys.service.errors import install_error_handlers
 from tagsys.service.observability import install_request_middleware
 from tagsys.service.routes import (
+    audiences,
     health,
     history,
     management,
@@ -50,7 +51,18 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     install_error_handlers(app)
     install_request_middleware(app, ctx.metrics)
     # management after tags: its /api/v1/tags/{tag_id} must not shadow /available or /stats
-    for module in (health, tags, tasks, runs, users, schedules, history, management, preview):
+    for module in (
+        health,
+        tags,
+        tasks,
+        runs,
+        users,
+        schedules,
+        history,
+        management,
+        preview,
+        audiences,
+    ):
         app.include_router(module.router)
     return app
 

@@ -3,8 +3,10 @@ store engine and this instance's name."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
     from tagsys.api import TagSystemAPI
     from tagsys.settings import Settings
 
+log = logging.getLogger(__name__)
+INDEX_CHECK_SECONDS = 10.0
 FAIR_SCHEDULING = {"spark.scheduler.mode": "FAIR"}
 """Jobs share the session's executors fairly: a small job is not stuck behind a large one."""
 
@@ -39,6 +43,7 @@ class ServiceContext:
     instance: str = field(default_factory=instance_name)
     metrics: Metrics = field(init=False)
     runner: JobRunner = field(init=False)
+    _index_checked: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
         self.metrics = Metrics(StoreCollector(self._store_figures))
@@ -50,12 +55,27 @@ class ServiceContext:
             workers=self.settings.job_workers,
             heartbeat_seconds=self.settings.job_heartbeat_seconds,
             today=self.settings.today,
-            on_tick=self._fire_schedules,
+            on_tick=self._tick,
         )
 
-    def _fire_schedules(self) -> None:
+    def _tick(self) -> None:
         if fire_due(self.engine, self.settings.env):
             self.runner.wake()
+        self._catch_up_index()
+
+    def _catch_up_index(self) -> None:
+        """Take in runs that finished elsewhere (a CLI, a killed process) every few seconds."""
+        now = time.monotonic()
+        if not self.settings.audience_index or now - self._index_checked < INDEX_CHECK_SECONDS:
+            return
+        self._index_checked = now
+        from tagsys.audiences.maintain import catch_up, pending
+
+        engine = self.api.audiences.engine
+        if pending(engine)[0]:
+            publication = catch_up(engine)
+            if publication is not None:
+                log.info("%s", publication.render())
 
     def _store_figures(self) -> tuple[dict[str, int], dict[int, tuple[str, int]]]:
         jobs = store_jobs.count_jobs_by_status(bind=self.engine)

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from tagsys.errors import (
+    AudienceError,
     ConfigError,
     ConflictError,
     DefinitionError,
@@ -61,6 +62,7 @@ _STATUS_OF: tuple[tuple[type[TagSysError], int, str], ...] = (
     (NotFoundError, 404, "not_found"),
     (ConflictError, 409, "conflict"),
     (DefinitionError, 422, "invalid_definition"),
+    (AudienceError, 422, "invalid_audience"),
     (PreviewTimeout, 504, "preview_timeout"),
     (UsageError, 422, "invalid_request"),
     (RuleError, 422, "invalid_rule"),
@@ -79,7 +81,7 @@ def product_error(exc: TagSysError) -> ApiError:
 
 def _described(exc: TagSysError, code: str) -> tuple[str, str, Any]:
     """(code, message, details): rule problems and conflicts carry their particulars."""
-    if isinstance(exc, DefinitionError):
+    if isinstance(exc, DefinitionError | AudienceError):
         details = [{"location": where, "problem": what} for where, what in exc.problems]
         return code, exc.summary, details
     if isinstance(exc, ConflictError):

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+EXPORT_MODE = "audience-export"
+"""The `mode` of a job that exports an audience instead of running tags."""
 MISSED_BEATS = 3
 """A running job is failed after this many heartbeat intervals without a beat."""
 POLL_SECONDS = 1.0
@@ -156,6 +158,9 @@ class JobRunner:
         run_id = uuid.uuid4().hex
         try:
             log.info("job %s: running %s", job.job_id, job.request)
+            if job.request.get("mode") == EXPORT_MODE:
+                self._export(job)
+                return
             try:
                 request = TriggerRequest.model_validate(job.request).to_run_request(self.today())
             except (ValidationError, TagSysError) as exc:
@@ -174,6 +179,20 @@ class JobRunner:
             with self._lock:
                 self._running.pop(job.job_id, None)
             request_id.reset(token)
+
+    def _export(self, job: JobRecord) -> None:
+        request = job.request
+        try:
+            result = self.api.audiences.export(
+                request["expression"], request["path"], request.get("format")
+            )
+        except TagSysError as exc:
+            self._record_end(job, "failed", None, str(exc))
+            return
+        done = {"path": result.path, "format": result.format, "rows": result.rows}
+        self._record_end(
+            job, "completed", {"export": done, "message": f"exported {result.rows} users"}, None
+        )
 
     def _execute(self, job: JobRecord, request: RunRequest, run_id: str) -> None:
         started = time.monotonic()
@@ -212,6 +231,11 @@ class JobRunner:
         if started is not None:
             mode = str((summary or {}).get("mode", "unknown"))
             self.metrics.run_duration.labels(mode, status).observe(time.monotonic() - started)
+        self._record_end(job, status, result, error)
+
+    def _record_end(
+        self, job: JobRecord, status: str, result: dict[str, Any] | None, error: str | None
+    ) -> None:
         self.metrics.jobs_finished.labels(status).inc()
         if not store_jobs.finish_job(
             bind=self.engine,

@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+READ_ONLY = "tagsys_read_only"
+"""Connection option of `db.read_transaction`: on SQLite a deferred BEGIN, a snapshot that
+neither waits for nor blocks the writer (WAL)."""
+
+
 class Retry(Enum):
     """How a failed write attempt may be retried."""
 
@@ -89,6 +94,11 @@ class StoreAdapter:
         "EXISTS (SELECT 1 FROM json_each(user_tags.tag_ids) WHERE json_each.value = :tag_id)"
     )
     """A condition on a user_tags row: its tag_ids hold :tag_id (an integer)."""
+    TAG_COUNTS_SQL: ClassVar[str] = (
+        "SELECT CAST(j.value AS INTEGER), COUNT(*) FROM user_tags, json_each(user_tags.tag_ids) j"
+        " GROUP BY CAST(j.value AS INTEGER)"
+    )
+    """(tag id, users whose tag_ids hold it) over the whole of user_tags."""
     JOURNAL_UPSERT_SQL: ClassVar[str] = ""
     """Write journal entries; a second write of one user by one run replaces its entry (a
     retry that found the row changed by another run in between rewrote it)."""
@@ -217,7 +227,8 @@ class SQLiteAdapter(StoreAdapter):
 
         @sa.event.listens_for(engine, "begin")
         def _on_begin(conn: sa.Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            read_only = conn.get_execution_options().get(READ_ONLY, False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     def placeholders(self, count: int) -> str:
         return ", ".join(["?"] * count)
@@ -261,6 +272,11 @@ class MySQLAdapter(StoreAdapter):
     )
     DIGESTS_IN_SQL = True
     HAS_TAG_SQL = "JSON_CONTAINS(user_tags.tag_ids, CAST(:tag_id AS CHAR))"
+    TAG_COUNTS_SQL = (
+        "SELECT j.tag_id, COUNT(*) FROM user_tags,"
+        " JSON_TABLE(user_tags.tag_ids, '$[*]' COLUMNS (tag_id BIGINT PATH '$')) j"
+        " GROUP BY j.tag_id"
+    )
     JSON_HAS_SQL = "JSON_CONTAINS({column}, :tag)"
     ID_BUCKETS_SQL = (
         "SELECT (id - {low}) DIV {width} AS bucket, COUNT(*) FROM user_tags"

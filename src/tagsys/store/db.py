@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tagsys.errors import StoreError
-from tagsys.store.adapters import StoreAdapter, adapter_for
+from tagsys.store.adapters import READ_ONLY, StoreAdapter, adapter_for
 
 Bind = sa.Engine | sa.Connection
 
@@ -107,6 +107,18 @@ def connect(engine: sa.Engine) -> sa.Connection:
         return engine.connect()
     except sa.exc.DBAPIError as exc:
         raise connection_error(engine.url, exc) from exc
+
+
+@contextmanager
+def read_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A transaction that only reads: one consistent snapshot, never waiting for writers."""
+    with connect(engine) as conn:
+        conn.execution_options(**{READ_ONLY: True})
+        try:
+            with conn.begin():
+                yield conn
+        except sa.exc.DBAPIError as exc:
+            raise statement_error(engine.url, exc) from exc
 
 
 @contextmanager

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from tagsys.store.types import MYSQL_TABLE_OPTIONS, Id, JournalText, UtcDateTime, utc_now
+from tagsys.store.types import MYSQL_TABLE_OPTIONS, Blob, Id, JournalText, UtcDateTime, utc_now
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -201,3 +201,76 @@ tag_audit = sa.Table(
     **MYSQL_TABLE_OPTIONS,
 )
 """Every management change (categories and tags), newest last."""
+
+user_index = sa.Table(
+    "user_index",
+    metadata,
+    sa.Column("idx", Id, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.String(100), nullable=False),
+    sa.UniqueConstraint("user_id", name="uk_user_index_user_id"),
+    sqlite_autoincrement=True,
+    **MYSQL_TABLE_OPTIONS,
+)
+"""A dense integer per user, assigned once and never reused: the audience bitmaps' domain."""
+
+audience_index = sa.Table(
+    "audience_index",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("generation", sa.BigInteger, nullable=False),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("published_at", UtcDateTime),
+    sa.Column("rebuilt_at", UtcDateTime),
+    **MYSQL_TABLE_OPTIONS,
+)
+"""One row (id 1): the published generation of the index. `rebuilt_at` NULL: never built."""
+
+audience_bitmaps = sa.Table(
+    "audience_bitmaps",
+    metadata,
+    sa.Column("tag_id", sa.Integer, nullable=False),
+    sa.Column("generation", sa.BigInteger, nullable=False),
+    sa.Column("members", sa.BigInteger, nullable=False),
+    sa.Column("bitmap", Blob, nullable=False),
+    sa.PrimaryKeyConstraint("tag_id", "generation", name="pk_audience_bitmaps"),
+    **MYSQL_TABLE_OPTIONS,
+)
+"""Per tag, its members as a serialized Roaring bitmap of `user_index.idx`, from the
+generation that last changed it (tag 0: every user with a row). One row per tag: a
+publication replaces the rows of the tags it changed, in one transaction."""
+
+audience_index_runs = sa.Table(
+    "audience_index_runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("generation", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("run_id", name="pk_audience_index_runs"),
+    **MYSQL_TABLE_OPTIONS,
+)
+"""Runs whose writes the index holds (and the generation that took them in)."""
+
+audiences = sa.Table(
+    "audiences",
+    metadata,
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("expression", sa.JSON, nullable=False),
+    sa.Column("owner", sa.String(100)),
+    sa.Column("description", sa.Text),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("name", name="pk_audiences"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+audience_sizes = sa.Table(
+    "audience_sizes",
+    metadata,
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("generation", sa.BigInteger, nullable=False),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("name", "generation", name="pk_audience_sizes"),
+    **MYSQL_TABLE_OPTIONS,
+)
+"""A saved audience's size at each published generation of the index."""

@@ -67,3 +67,7 @@ MYSQL_TABLE_OPTIONS: dict[str, Any] = {
     "mysql_collate": "utf8mb4_bin",
 }
 """Binary collation: user ids 'a' and 'A' are different users, and sort as Python sorts them."""
+
+
+Blob = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
+"""Serialized bitmaps: LONGBLOB on MySQL (a BLOB holds only 64 KB)."""

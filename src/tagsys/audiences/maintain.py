@@ -1,0 +1,198 @@
+"""Keeping the index in step with user_tags. After every run that wrote (and every
+rollback), the users its journal names are re-read from user_tags and their membership
+replaced in the bitmaps; the result is published as the next generation in one
+transaction. Runs that wrote without a journal, or an index never built, rebuild it whole
+from user_tags (`--mode reindex` does the same on request)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from pyroaring import BitMap
+
+from tagsys.audiences import index as index_module
+from tagsys.audiences.expression import parse
+from tagsys.store import audiences as store
+from tagsys.store.db import transaction
+from tagsys.store.runs import RunRecord
+
+log = logging.getLogger(__name__)
+FINAL = ("completed", "failed", "cancelled", "abandoned")
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What one maintenance did."""
+
+    generation: int
+    runs: list[str]
+    users: int
+    tags_changed: int
+    rebuilt: bool
+    seconds: float
+
+    def render(self) -> str:
+        how = "rebuilt from user_tags" if self.rebuilt else f"{self.users} users re-read"
+        return (
+            f"audience index generation {self.generation}: {how}, {self.tags_changed} tag "
+            f"bitmaps replaced, {len(self.runs)} runs taken in ({self.seconds:.2f} s)"
+        )
+
+
+def _needs_rebuild(run: RunRecord) -> bool:
+    """A run that may have written rows the journal does not name."""
+    if run.journal == "on":
+        return False
+    return run.rows_written is None or run.rows_written > 0
+
+
+def catch_up(engine: sa.Engine) -> Publication | None:
+    """Take in every finished run the index does not hold yet; None when there is none."""
+    started = time.perf_counter()
+    with transaction(engine) as conn:
+        state = store.lock_state(conn)
+        if not state.built:
+            return _rebuild(conn, state, started)
+        now = datetime.now(UTC)
+        pending = [r for r in store.unapplied_runs(conn) if r.effective_status(now) in FINAL]
+        if not pending:
+            return None
+        if any(_needs_rebuild(r) for r in pending):
+            return _rebuild(conn, state, started)
+        journaled = [r.run_id for r in pending if r.journal == "on"]
+        previous = index_module.load(conn, None)
+        bitmaps, users = _apply(conn, previous, journaled)
+        return _publish(conn, state, previous, bitmaps, pending, users, False, started)
+
+
+def rebuild(engine: sa.Engine) -> Publication:
+    """Build the whole index again from user_tags."""
+    started = time.perf_counter()
+    with transaction(engine) as conn:
+        publication = _rebuild(conn, store.lock_state(conn), started)
+    return publication
+
+
+def _rebuild(conn: sa.Connection, state: store.IndexState, started: float) -> Publication:
+    now = datetime.now(UTC)
+    final = [r for r in store.unapplied_runs(conn) if r.effective_status(now) in FINAL]
+    store.assign_ids(conn, None)
+    members: dict[int, list[int]] = {}
+    universe: list[int] = []
+    for idx, ids in store.all_rows(conn):
+        universe.append(idx)
+        for tag_id in _tags(ids):
+            members.setdefault(tag_id, []).append(idx)
+    bitmaps = {t: BitMap(m) for t, m in members.items()}
+    bitmaps[store.UNIVERSE] = BitMap(universe)
+    previous = index_module.load(conn, None)
+    for tag_id in previous.bitmaps:  # tags nobody holds any more
+        bitmaps.setdefault(tag_id, BitMap())
+    return _publish(conn, state, previous, bitmaps, final, len(universe), True, started)
+
+
+def _apply(
+    conn: sa.Connection, previous: index_module.Snapshot, run_ids: list[str]
+) -> tuple[dict[int, BitMap], int]:
+    """The bitmaps after re-reading the users the runs journaled (only tags that change)."""
+    if not run_ids:
+        return {}, 0
+    store.assign_ids(conn, run_ids)
+    touched: list[int] = []
+    present: list[int] = []
+    added: dict[int, list[int]] = {}
+    for idx, ids in store.journaled_rows(conn, run_ids):
+        touched.append(idx)
+        if ids is None:
+            continue
+        present.append(idx)
+        for tag_id in _tags(ids):
+            added.setdefault(tag_id, []).append(idx)
+    affected = BitMap(touched)
+    changed: dict[int, BitMap] = {}
+    universe = (previous.universe - affected) | BitMap(present)
+    if universe != previous.universe:
+        changed[store.UNIVERSE] = universe
+    for tag_id in set(previous.bitmaps) | set(added):
+        if tag_id == store.UNIVERSE:
+            continue
+        old = previous.members(tag_id)
+        new = (old - affected) | BitMap(added.get(tag_id, ()))
+        if new != old:
+            changed[tag_id] = new
+    return changed, len(affected)
+
+
+def _tags(ids: str | None) -> Iterator[int]:
+    if not ids:
+        return
+    for value in json.loads(ids):
+        yield int(value)
+
+
+def _publish(
+    conn: sa.Connection,
+    state: store.IndexState,
+    previous: index_module.Snapshot,
+    bitmaps: dict[int, BitMap],
+    runs: list[RunRecord],
+    users: int,
+    rebuilt: bool,
+    started: float,
+) -> Publication:
+    run_id = runs[-1].run_id if runs else state.run_id
+    blobs = {t: (len(b), b.serialize()) for t, b in bitmaps.items()}
+    published = store.publish(
+        conn,
+        state=state,
+        bitmaps=blobs,
+        runs=[r.run_id for r in runs],
+        run_id=run_id,
+        rebuilt=rebuilt,
+        now=datetime.now(UTC),
+    )
+    merged = dict(previous.bitmaps)
+    merged.update(bitmaps)
+    snapshot = index_module.Snapshot(
+        published.generation, run_id, published.published_at, True, merged
+    )
+    _record_sizes(conn, snapshot)
+    return Publication(
+        published.generation,
+        [r.run_id for r in runs],
+        users,
+        len(bitmaps),
+        rebuilt,
+        time.perf_counter() - started,
+    )
+
+
+def _record_sizes(conn: sa.Connection, snapshot: index_module.Snapshot) -> None:
+    """Every saved audience's size at this generation (one whose tags were deleted since it
+    was saved is skipped and logged)."""
+    saved = store.list_audiences(bind=conn)
+    if not saved:
+        return
+    tags = store.tag_refs(bind=conn)
+    sizes: dict[str, int] = {}
+    for audience in saved:
+        try:
+            sizes[audience.name] = len(snapshot.evaluate(parse(audience.expression, tags)))
+        except Exception as exc:  # one broken audience must not stop the publication
+            log.warning("saved audience %s not sized: %s", audience.name, exc)
+    store.record_sizes(conn, generation=snapshot.generation, run_id=snapshot.run_id, sizes=sizes)
+
+
+def pending(engine: sa.Engine) -> tuple[list[RunRecord], list[RunRecord]]:
+    """(finished runs the index has not taken in, runs still going on)."""
+    now = datetime.now(UTC)
+    with transaction(engine) as conn:
+        runs = store.unapplied_runs(conn)
+    done = [r for r in runs if r.effective_status(now) in FINAL]
+    return done, [r for r in runs if r.effective_status(now) not in FINAL]

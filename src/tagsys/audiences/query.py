@@ -1,0 +1,270 @@
+"""Answering audiences from the published index: counts, samples, member pages, exports,
+and saved audiences. Everything a call returns comes from one generation of the index."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from pyroaring import BitMap
+
+from tagsys.audiences import export as exporter
+from tagsys.audiences.expression import Node, operands, parse, tag_ids, to_document
+from tagsys.audiences.index import IndexReader, Snapshot
+from tagsys.errors import ConflictError, NotFoundError, UsageError
+from tagsys.store import audiences as store
+from tagsys.store.db import read_transaction
+
+MAX_SAMPLE = 10_000
+MAX_PAGE = 10_000
+EXPORT_CHUNK = 50_000
+RESERVED_NAMES = ("count", "sample", "export")
+NAME = re.compile(r"^[^/\s][^/]{0,99}$")
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    generation: int
+    run_id: str | None
+    published_at: datetime | None
+
+    @classmethod
+    def of(cls, snapshot: Snapshot) -> IndexInfo:
+        return cls(snapshot.generation, snapshot.run_id, snapshot.published_at)
+
+
+@dataclass(frozen=True)
+class OperandCount:
+    expression: Any
+    count: int
+
+
+@dataclass(frozen=True)
+class TagCount:
+    tag_id: int
+    tag_name: str
+    count: int
+
+
+@dataclass(frozen=True)
+class AudienceCount:
+    """An expression's size, the size of each of its top-level operands and of each tag."""
+
+    expression: Any
+    count: int
+    operands: list[OperandCount]
+    tags: list[TagCount]
+    index: IndexInfo
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MembersPage:
+    users: list[str]
+    next_cursor: str | None
+    count: int
+    index: IndexInfo
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: str
+    format: str
+    rows: int
+    index: IndexInfo
+
+
+@dataclass(frozen=True)
+class AudienceView:
+    """A saved audience with its latest recorded size."""
+
+    name: str
+    expression: Any
+    owner: str | None
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+    size: int | None
+    sized_at: datetime | None
+
+
+class Audiences:
+    """Audience queries over one store (thread-safe; share one per process)."""
+
+    def __init__(self, engine: sa.Engine, s3_client: Any = None) -> None:
+        self.engine = engine
+        self.reader = IndexReader(engine)
+        self.s3_client = s3_client
+
+    # --- expressions ---------------------------------------------------------------------
+    def resolve(self, expression: Any) -> Node:
+        return parse(expression, self._tags())
+
+    def _tags(self) -> list[store.TagRef]:
+        with read_transaction(self.engine) as conn:
+            return store.tag_refs(bind=conn)
+
+    def _user_ids(self, ids: list[int]) -> dict[int, str]:
+        with read_transaction(self.engine) as conn:
+            return store.user_ids(bind=conn, ids=ids)
+
+    def _evaluate(self, expression: Any) -> tuple[Node, Snapshot, BitMap]:
+        node = self.resolve(expression)
+        snapshot = self.reader.snapshot()
+        if not snapshot.built:
+            raise UsageError(
+                "the audience index has not been built yet: run a task, or --mode reindex"
+            )
+        return node, snapshot, snapshot.evaluate(node)
+
+    def count(self, expression: Any) -> AudienceCount:
+        node, snapshot, members = self._evaluate(expression)
+        names = {t.tag_id: t.name for t in self._tags()}
+        return AudienceCount(
+            expression=to_document(node),
+            count=len(members),
+            operands=[
+                OperandCount(to_document(o), len(snapshot.evaluate(o))) for o in operands(node)
+            ],
+            tags=[TagCount(t, names.get(t, ""), len(snapshot.members(t))) for t in tag_ids(node)],
+            index=IndexInfo.of(snapshot),
+        )
+
+    def sample(self, expression: Any, n: int, seed: int | None = None) -> MembersPage:
+        if not 1 <= n <= MAX_SAMPLE:
+            raise UsageError(f"sample size {n}: give 1 to {MAX_SAMPLE}")
+        _, snapshot, members = self._evaluate(expression)
+        ranks = random.Random(seed).sample(range(len(members)), min(n, len(members)))
+        ids = [members[r] for r in ranks]
+        found = self._user_ids(ids)
+        return MembersPage(
+            [found[i] for i in ids if i in found], None, len(members), IndexInfo.of(snapshot)
+        )
+
+    def members(self, expression: Any, cursor: str | None = None, limit: int = 100) -> MembersPage:
+        """Members in a stable order (their dense ids), `limit` per page."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise UsageError(f"page size {limit}: give 1 to {MAX_PAGE}")
+        after = _cursor(cursor)
+        _, snapshot, members = self._evaluate(expression)
+        start = members.rank(after) if after is not None else 0
+        page = list(members[start : start + limit])
+        found = self._user_ids(page)
+        more = start + limit < len(members)
+        return MembersPage(
+            [found[i] for i in page if i in found],
+            str(page[-1]) if more and page else None,
+            len(members),
+            IndexInfo.of(snapshot),
+        )
+
+    def export(self, expression: Any, path: str, fmt: str | None = None) -> ExportResult:
+        chosen = exporter.export_format(path, fmt)
+        _, snapshot, members = self._evaluate(expression)
+        rows = exporter.write(path, chosen, self._user_id_chunks(members), self.s3_client)
+        return ExportResult(path, chosen, rows, IndexInfo.of(snapshot))
+
+    def _user_id_chunks(self, members: BitMap) -> Iterator[list[str]]:
+        with read_transaction(self.engine) as conn:
+            for start in range(0, len(members), EXPORT_CHUNK):
+                chunk = members[start : start + EXPORT_CHUNK]
+                low, high = chunk.min(), chunk.max()
+                if high - low + 1 <= 4 * len(chunk):  # dense: one range scan beats IN lists
+                    yield [u for i, u in store.id_range(conn, low, high) if i in chunk]
+                else:
+                    found = store.user_ids(bind=conn, ids=list(chunk))
+                    yield [found[i] for i in chunk if i in found]
+
+    # --- saved audiences -------------------------------------------------------------------
+    def save(
+        self,
+        name: str,
+        expression: Any,
+        owner: str | None = None,
+        description: str | None = None,
+    ) -> AudienceView:
+        name = _checked_name(name)
+        self.resolve(expression)
+        now = datetime.now(UTC)
+        saved = store.SavedAudience(name, expression, owner, description, now, now)
+        if not store.insert_audience(bind=self.engine, audience=saved):
+            raise ConflictError(f"an audience named '{name}' exists already", code="duplicate_name")
+        return self.get(name)
+
+    def update(
+        self,
+        name: str,
+        expression: Any = None,
+        owner: str | None = None,
+        description: str | None = None,
+    ) -> AudienceView:
+        values: dict[str, Any] = {"updated_at": datetime.now(UTC)}
+        if expression is not None:
+            self.resolve(expression)
+            values["expression"] = expression
+        if owner is not None:
+            values["owner"] = owner
+        if description is not None:
+            values["description"] = description
+        if not store.update_audience(bind=self.engine, name=name, values=values):
+            raise NotFoundError(f"no audience named '{name}'")
+        return self.get(name)
+
+    def get(self, name: str) -> AudienceView:
+        saved = store.get_audience(bind=self.engine, name=name)
+        if saved is None:
+            raise NotFoundError(f"no audience named '{name}'")
+        return self._view(saved)
+
+    def list(self) -> list[AudienceView]:
+        return [self._view(s) for s in store.list_audiences(bind=self.engine)]
+
+    def delete(self, name: str) -> None:
+        if not store.delete_audience(bind=self.engine, name=name):
+            raise NotFoundError(f"no audience named '{name}'")
+
+    def sizes(self, name: str, limit: int = 100) -> list[store.SizeRecord]:
+        self.get(name)
+        return store.size_history(bind=self.engine, name=name, limit=limit)
+
+    def expression_of(self, name: str) -> Any:
+        return self.get(name).expression
+
+    def _view(self, saved: store.SavedAudience) -> AudienceView:
+        latest = store.size_history(bind=self.engine, name=saved.name, limit=1)
+        size = latest[0].size if latest else None
+        return AudienceView(
+            saved.name,
+            saved.expression,
+            saved.owner,
+            saved.description,
+            saved.created_at,
+            saved.updated_at,
+            size,
+            latest[0].recorded_at if latest else None,
+        )
+
+
+def _checked_name(name: str) -> str:
+    name = name.strip()
+    if not NAME.match(name) or name.lower() in RESERVED_NAMES:
+        raise UsageError(
+            f"audience name '{name}': 1 to 100 characters, no '/', not one of "
+            f"{', '.join(RESERVED_NAMES)}"
+        )
+    return name
+
+
+def _cursor(cursor: str | None) -> int | None:
+    if cursor is None or cursor == "":
+        return None
+    if not cursor.isdigit():
+        raise UsageError(f"cursor '{cursor}': use the next_cursor a previous page returned")
+    return int(cursor)

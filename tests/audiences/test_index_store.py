@@ -1,0 +1,228 @@
+"""The index against the store, without Spark: rebuild, atomic publication, health, and
+exports (local files and S3 on moto), on SQLite and MariaDB."""
+
+from __future__ import annotations
+
+import csv
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+
+from tagsys.audiences import maintain
+from tagsys.audiences.health import check
+from tagsys.audiences.query import Audiences
+from tagsys.errors import AudienceError, ConflictError, NotFoundError, TagSysError, UsageError
+from tagsys.store import audiences as store
+from tagsys.store.db import create_store_engine, transaction
+from tagsys.store.runs import RunRecord, insert_run
+from tagsys.store.schema import user_tags
+from tests.audiences.support import brute_force
+from tests.engine.lakes import SHOP_TAGS, load_tags
+
+NAMES = {name: tag_id for tag_id, (name, _, _) in SHOP_TAGS.items()}
+EXPRESSION = {"and": [{"or": [101, 102]}, {"not": "not vip"}]}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
+def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
+    url = request.getfixturevalue(f"{request.param}_url")
+    load_tags(url, SHOP_TAGS)
+    engine = create_store_engine(url)
+    yield engine
+    engine.dispose()
+
+
+def rows_of(n: int, shift: int = 0) -> dict[str, set[int]]:
+    tags = sorted(SHOP_TAGS)
+    return {
+        f"u{i:05d}": {t for j, t in enumerate(tags) if (i + shift) % (j + 2) == 0} for i in range(n)
+    }
+
+
+def write_rows(engine: sa.Engine, rows: dict[str, set[int]]) -> None:
+    """user_tags as a run without a journal would leave it, and that run's record."""
+    now = datetime.now(UTC)
+    with transaction(engine) as conn:
+        conn.execute(sa.delete(user_tags))
+        conn.execute(
+            sa.insert(user_tags),
+            [
+                {
+                    "user_id": u,
+                    "tag_ids": sorted(t),
+                    "tag_details": {},
+                    "created_time": now,
+                    "updated_time": now,
+                }
+                for u, t in rows.items()
+            ],
+        )
+    run = RunRecord(
+        uuid.uuid4().hex,
+        "task-all",
+        date(2024, 6, 30),
+        now,
+        now,
+        "completed",
+        None,
+        rows_written=len(rows),
+        journal="off",
+    )
+    insert_run(bind=engine, run=run)
+
+
+def test_a_run_without_journal_rebuilds_and_counts_match(engine: sa.Engine) -> None:
+    rows = rows_of(300)
+    write_rows(engine, rows)
+    with pytest.raises(TagSysError, match="never been built"):
+        check(engine)
+    published = maintain.catch_up(engine)
+    assert published is not None and published.rebuilt and published.users == 300
+    assert "matches user_tags" in check(engine)
+    audiences = Audiences(engine)
+    assert audiences.count(EXPRESSION).count == len(brute_force(EXPRESSION, rows, NAMES))
+    assert maintain.catch_up(engine) is None, "nothing new: nothing published"
+
+
+def test_readers_see_the_old_index_until_the_publication_commits(engine: sa.Engine) -> None:
+    before, after = rows_of(300), rows_of(250, shift=1)
+    write_rows(engine, before)
+    maintain.catch_up(engine)
+    audiences = Audiences(engine)
+    old = audiences.count(EXPRESSION)
+    write_rows(engine, after)
+    want = len(brute_force(EXPRESSION, after, NAMES))
+    assert want != old.count
+
+    with engine.connect() as conn, conn.begin():
+        state = store.lock_state(conn)
+        maintain._rebuild(conn, state, 0.0)  # published inside this open transaction
+        seen: list[tuple[int, int]] = []
+        reader = threading.Thread(target=lambda: seen.append(_read(audiences)))
+        reader.start()
+        reader.join(30)
+        assert seen == [(old.index.generation, old.count)], "the half-published index leaked"
+    new = audiences.count(EXPRESSION)
+    assert (new.index.generation, new.count) == (old.index.generation + 1, want)
+
+
+def _read(audiences: Audiences) -> tuple[int, int]:
+    result = audiences.count(EXPRESSION)
+    return result.index.generation, result.count
+
+
+def test_health_names_the_disagreement(engine: sa.Engine) -> None:
+    write_rows(engine, rows_of(100))
+    maintain.catch_up(engine)
+    with transaction(engine) as conn:  # a write behind the index's back (no run record)
+        conn.execute(sa.delete(user_tags).where(user_tags.c.user_id == "u00000"))
+    with pytest.raises(
+        TagSysError, match=r"disagrees with user_tags.*users with a row: index 100, user_tags 99"
+    ):
+        check(engine)
+    maintain.rebuild(engine)
+    assert "matches user_tags" in check(engine)
+
+
+def test_saved_audiences_and_their_sizes(engine: sa.Engine) -> None:
+    rows = rows_of(200)
+    write_rows(engine, rows)
+    maintain.catch_up(engine)
+    audiences = Audiences(engine)
+    saved = audiences.save("hnw", EXPRESSION, owner="ana", description="rich, not vip")
+    assert (saved.name, saved.owner, saved.size) == ("hnw", "ana", None)
+    with pytest.raises(ConflictError, match="exists already"):
+        audiences.save("hnw", 101)
+    with pytest.raises(UsageError, match="not one of"):
+        audiences.save("count", 101)
+    with pytest.raises(AudienceError, match="unknown tag id 7"):
+        audiences.save("bad", {"and": [101, 7]})
+    write_rows(engine, rows_of(150, shift=2))
+    maintain.catch_up(engine)
+    sizes = audiences.sizes("hnw")
+    assert [s.size for s in sizes] == [len(brute_force(EXPRESSION, rows_of(150, shift=2), NAMES))]
+    assert audiences.get("hnw").size == sizes[0].size
+    audiences.update("hnw", expression=101)
+    assert audiences.get("hnw").expression == 101
+    audiences.delete("hnw")
+    with pytest.raises(NotFoundError):
+        audiences.get("hnw")
+
+
+def test_exports_write_whole_files_or_nothing(engine: sa.Engine, tmp_path: Path) -> None:
+    rows = rows_of(500)
+    write_rows(engine, rows)
+    maintain.catch_up(engine)
+    audiences = Audiences(engine)
+    want = brute_force(EXPRESSION, rows, NAMES)
+    result = audiences.export(EXPRESSION, str(tmp_path / "a.parquet"))
+    assert result.rows == len(want) and result.format == "parquet"
+    assert set(pq.read_table(tmp_path / "a.parquet")["user_id"].to_pylist()) == want
+    audiences.export(EXPRESSION, str(tmp_path / "a.txt"), "csv")
+    with (tmp_path / "a.txt").open() as f:
+        assert {r["user_id"] for r in csv.DictReader(f)} == want
+    with pytest.raises(UsageError, match="does not exist"):
+        audiences.export(EXPRESSION, str(tmp_path / "missing" / "a.csv"))
+    with pytest.raises(UsageError, match="csv or parquet"):
+        audiences.export(EXPRESSION, str(tmp_path / "a.json"))
+    with pytest.raises(UsageError, match="cannot write there"):
+        audiences.export(EXPRESSION, "/proc/tagsys-audience.csv")  # unwritable, even for root
+    assert not list(tmp_path.glob(".*.part")) and not Path("/proc/tagsys-audience.csv").exists()
+
+
+def test_members_pages_cover_the_audience_once(engine: sa.Engine) -> None:
+    rows = rows_of(400)
+    write_rows(engine, rows)
+    maintain.catch_up(engine)
+    audiences = Audiences(engine)
+    got: list[str] = []
+    cursor = None
+    while True:
+        page = audiences.members(EXPRESSION, cursor, limit=13)
+        got.extend(page.users)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert len(got) == len(set(got)) and set(got) == brute_force(EXPRESSION, rows, NAMES)
+    sample = audiences.sample(EXPRESSION, 10, seed=1)
+    assert len(sample.users) == 10 and set(sample.users) <= set(got)
+    with pytest.raises(UsageError, match="cursor"):
+        audiences.members(EXPRESSION, "abc")
+
+
+def test_export_to_s3_on_moto(sqlite_url: str, tmp_path: Path) -> None:
+    boto3 = pytest.importorskip("boto3")
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        client = boto3.client(
+            "s3",
+            endpoint_url=f"http://{host}:{port}",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            region_name="us-east-1",
+        )
+        client.create_bucket(Bucket="campaigns")
+        load_tags(sqlite_url, SHOP_TAGS)
+        engine = create_store_engine(sqlite_url)
+        rows = rows_of(120)
+        write_rows(engine, rows)
+        maintain.catch_up(engine)
+        result = Audiences(engine, client).export(EXPRESSION, "s3://campaigns/out/a.parquet")
+        client.download_file("campaigns", "out/a.parquet", str(tmp_path / "a.parquet"))
+        users = set(pq.read_table(tmp_path / "a.parquet")["user_id"].to_pylist())
+        assert result.rows == len(users) and users == brute_force(EXPRESSION, rows, NAMES)
+        with pytest.raises(UsageError, match="S3 refused"):
+            Audiences(engine, client).export(EXPRESSION, "s3://no-such-bucket/a.csv")
+        engine.dispose()
+    finally:
+        server.stop()
