@@ -4,6 +4,7 @@ equal the brute-force evaluation over user_tags (SPEC section 10)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tagsys.api import TagSystemAPI
+from tagsys.cli import main
 from tagsys.store import audiences as store
 from tests.audiences.support import brute_force, expressions, table
 from tests.engine.conftest import MakeApi
@@ -75,6 +77,7 @@ def test_index_follows_every_kind_of_write(
     _run(api, "task-all")
     _check(api, db_url, "task-all")
     built = store.read_state(bind=api.audiences.engine)
+    assert api.run(api.request("task-all", as_of=AS_OF, dry_run=True)).succeeded
     load_tags(db_url, {103: ("not vip", "people", EVERYONE_OVER_20)})
     changed = _run(api, "task-all")
     _check(api, db_url, "rule change")
@@ -94,3 +97,34 @@ def test_index_follows_every_kind_of_write(
     _check(stale, db_url, "stale users")
     assert api.reindex().rebuilt
     _check(api, db_url, "reindex")
+
+
+def test_cli_counts_samples_exports_and_reindexes(
+    sqlite_url: str,
+    shop_lake: Path,
+    make_api: MakeApi,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    load_tags(sqlite_url, SHOP_TAGS)
+    api = make_api(sqlite_url, shop_lake)
+    _run(api, "task-all")
+    rows = table(sqlite_url)
+    expression = {"and": ["big spender", {"not": 103}]}
+    want = brute_force(expression, rows, NAMES)
+    base = ["--db-url", sqlite_url, "--lake-uri", str(shop_lake), "--mode"]
+
+    assert main([*base, "audience", "--expr", json.dumps(expression), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == len(want)
+    assert main([*base, "audience", "--expr", json.dumps(expression), "--sample", "3"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == f"{len(want)} users; a sample of 3:" and set(printed[1:]) <= want
+    out = tmp_path / "members.csv"
+    assert main([*base, "audience", "--expr", json.dumps(expression), "--export", str(out)]) == 0
+    assert set(out.read_text().split()[1:]) == {f'"{u}"' for u in want}
+    assert main([*base, "audience", "--expr", "{not json"]) == 1
+    assert "--expr is not JSON" in capsys.readouterr().err
+    assert main([*base, "audience", "--expr", '{"and": [101, 999]}']) == 1
+    assert "$.and[1]: unknown tag id 999" in capsys.readouterr().err
+    assert main([*base, "reindex"]) == 0
+    assert "rebuilt from user_tags" in capsys.readouterr().out

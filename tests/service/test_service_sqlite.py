@@ -36,7 +36,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="module")
 def service(lake: Path, store: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     log = tmp_path_factory.mktemp("log") / "service.log"
-    env = service_env(store, lake, TAGSYS_JOB_QUEUE_LIMIT="3")
+    exports = tmp_path_factory.mktemp("exports")
+    env = service_env(store, lake, TAGSYS_JOB_QUEUE_LIMIT="3", TAGSYS_EXPORT_DIR=str(exports))
     service = Service(env, log, workers=1)
     yield service
     service.stop()
@@ -182,3 +183,62 @@ def test_metrics_show_jobs_requests_runs_and_tag_counts(service: Service) -> Non
     assert 'tagsys_run_duration_seconds_count{mode="task-all",status="completed"}' in text
     assert 'tagsys_run_rows_written_count{mode="task-all"}' in text
     assert 'tagsys_tag_users{tag_id="3"' in text
+
+
+def test_audiences_over_http_agree_with_the_table(service: Service, store: str) -> None:
+    assert service.wait(service.trigger(mode="task-all"))["status"] == "completed"
+    rows = {u: set(ids) for u, (ids, _) in table_rows(store).items()}
+    expression = {"and": [{"or": [1, 3]}, {"not": 5}]}
+    want = {u for u, ids in rows.items() if ids & {1, 3} and 5 not in ids}
+
+    body = service.post("/api/v1/audiences/count", {"expression": expression}).json()
+    assert body["success"] and body["count"] == len(want)
+    assert [o["count"] for o in body["operands"]] == [
+        sum(bool(ids & {1, 3}) for ids in rows.values()),
+        sum(5 not in ids for ids in rows.values()),
+    ]
+    assert {t["tag_id"]: t["count"] for t in body["tags"]} == {
+        t: sum(t in ids for ids in rows.values()) for t in (1, 3, 5)
+    }
+    sample = service.post("/api/v1/audiences/sample", {"expression": expression, "n": 5}).json()
+    assert len(sample["users"]) == 5 and set(sample["users"]) <= want
+
+    bad = service.post("/api/v1/audiences/count", {"expression": {"and": [1, 999]}})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_audience"
+    assert bad.json()["error"]["details"] == [
+        {"location": "$.and[1]", "problem": "unknown tag id 999"}
+    ]
+
+    saved = service.post("/api/v1/audiences", {"name": "核心人群", "expression": expression})
+    assert saved.status_code == 201, saved.text
+    assert (
+        service.post("/api/v1/audiences", {"name": "核心人群", "expression": 1}).status_code == 409
+    )
+    members, cursor = [], None
+    while True:
+        params = {"limit": 9, **({"cursor": cursor} if cursor else {})}
+        page = service.get("/api/v1/audiences/核心人群/members", params=params).json()
+        members += page["users"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(members) == sorted(want)
+    assert service.wait(service.trigger(mode="task-all"))["status"] == "completed"
+    sizes = service.get("/api/v1/audiences/核心人群/sizes").json()["sizes"]
+    assert [s["size"] for s in sizes] == [len(want)]
+    listed = service.get("/api/v1/audiences").json()["audiences"]
+    assert [(a["name"], a["size"]) for a in listed] == [("核心人群", len(want))]
+
+    done = service.post("/api/v1/audiences/export", {"name": "核心人群", "path": "out/a.csv"})
+    assert done.status_code == 200 and done.json()["rows"] == len(want), done.text
+    job = service.post(
+        "/api/v1/audiences/export",
+        {"expression": expression, "path": "out/b.parquet", "background": True},
+    )
+    assert job.status_code == 202, job.text
+    status = service.wait(job.json()["task_id"])
+    assert status["status"] == "completed" and status["result"]["export"]["rows"] == len(want)
+    outside = service.post("/api/v1/audiences/export", {"expression": 1, "path": "../../x.csv"})
+    assert outside.status_code == 422 and "export directory" in outside.json()["error"]["message"]
+    assert service.request("DELETE", "/api/v1/audiences/核心人群").status_code == 200
+    assert service.get("/api/v1/audiences/核心人群").status_code == 404

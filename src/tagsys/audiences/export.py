@@ -30,7 +30,10 @@ def export_format(path: str, fmt: str | None) -> str:
     return chosen
 
 
-def write(path: str, fmt: str, chunks: Iterable[list[str]], s3_client: Any = None) -> int:
+Chunk = list[str] | pa.Array
+
+
+def write(path: str, fmt: str, chunks: Iterable[Chunk], s3_client: Any = None) -> int:
     """Write the user ids of `chunks` to `path` (a local path or s3://bucket/key); rows written."""
     if path.startswith(("s3://", "s3a://")):
         return _to_s3(path, fmt, chunks, s3_client)
@@ -64,7 +67,7 @@ def _temporary(directory: Path, name: str) -> Iterator[Path]:
         Path(temp).unlink(missing_ok=True)
 
 
-def _write_file(target: Path, fmt: str, chunks: Iterable[list[str]]) -> int:
+def _write_file(target: Path, fmt: str, chunks: Iterable[Chunk]) -> int:
     rows = 0
     writer: Any = (
         pq.ParquetWriter(target, SCHEMA, compression="zstd")
@@ -73,15 +76,14 @@ def _write_file(target: Path, fmt: str, chunks: Iterable[list[str]]) -> int:
     )
     with writer:
         for chunk in chunks:
-            if chunk:
-                writer.write_table(
-                    pa.table({"user_id": pa.array(chunk, pa.string())}, schema=SCHEMA)
-                )
+            if len(chunk):
+                column = chunk if isinstance(chunk, pa.Array) else pa.array(chunk, pa.string())
+                writer.write_table(pa.table({"user_id": column}, schema=SCHEMA))
                 rows += len(chunk)
     return rows
 
 
-def _to_s3(path: str, fmt: str, chunks: Iterable[list[str]], client: Any) -> int:
+def _to_s3(path: str, fmt: str, chunks: Iterable[Chunk], client: Any) -> int:
     if client is None:
         raise UsageError(f"export to {path}: S3 needs boto3 (pip install 'tagsys[aws]')")
     bucket, _, key = path.split("://", 1)[1].partition("/")

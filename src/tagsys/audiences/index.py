@@ -85,8 +85,12 @@ class IndexReader:
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, conn: sa.Connection | None = None) -> Snapshot:
+        """The latest snapshot, read in the caller's (read) transaction if given."""
         with self._lock:
-            with read_transaction(self.engine) as conn:
+            if conn is not None:
                 self._snapshot = load(conn, self._snapshot)
+            else:
+                with read_transaction(self.engine) as own:
+                    self._snapshot = load(own, self._snapshot)
             return self._snapshot

@@ -47,7 +47,7 @@ class Publication:
 
 def _needs_rebuild(run: RunRecord) -> bool:
     """A run that may have written rows the journal does not name."""
-    if run.journal == "on":
+    if run.journal == "on" or (run.summary or {}).get("dry_run"):
         return False
     return run.rows_written is None or run.rows_written > 0
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +14,7 @@ from pyroaring import BitMap
 
 from tagsys.audiences import export as exporter
 from tagsys.audiences.expression import Node, operands, parse, tag_ids, to_document
+from tagsys.audiences.ids import UserIds
 from tagsys.audiences.index import IndexReader, Snapshot
 from tagsys.errors import ConflictError, NotFoundError, UsageError
 from tagsys.store import audiences as store
@@ -22,7 +22,7 @@ from tagsys.store.db import read_transaction
 
 MAX_SAMPLE = 10_000
 MAX_PAGE = 10_000
-EXPORT_CHUNK = 50_000
+EXPORT_CHUNK = 500_000
 RESERVED_NAMES = ("count", "sample", "export")
 NAME = re.compile(r"^[^/\s][^/]{0,99}$")
 
@@ -101,6 +101,7 @@ class Audiences:
     def __init__(self, engine: sa.Engine, s3_client: Any = None) -> None:
         self.engine = engine
         self.reader = IndexReader(engine)
+        self.ids = UserIds(engine)
         self.s3_client = s3_client
 
     # --- expressions ---------------------------------------------------------------------
@@ -115,18 +116,20 @@ class Audiences:
         with read_transaction(self.engine) as conn:
             return store.user_ids(bind=conn, ids=ids)
 
-    def _evaluate(self, expression: Any) -> tuple[Node, Snapshot, BitMap]:
-        node = self.resolve(expression)
-        snapshot = self.reader.snapshot()
+    def _evaluate(self, expression: Any) -> tuple[Node, Snapshot, BitMap, dict[int, str]]:
+        with read_transaction(self.engine) as conn:
+            tags = store.tag_refs(bind=conn)
+            snapshot = self.reader.snapshot(conn)
+        node = parse(expression, tags)
         if not snapshot.built:
             raise UsageError(
                 "the audience index has not been built yet: run a task, or --mode reindex"
             )
-        return node, snapshot, snapshot.evaluate(node)
+        names = {t.tag_id: t.name for t in tags}
+        return node, snapshot, snapshot.evaluate(node), names
 
     def count(self, expression: Any) -> AudienceCount:
-        node, snapshot, members = self._evaluate(expression)
-        names = {t.tag_id: t.name for t in self._tags()}
+        node, snapshot, members, names = self._evaluate(expression)
         return AudienceCount(
             expression=to_document(node),
             count=len(members),
@@ -140,7 +143,7 @@ class Audiences:
     def sample(self, expression: Any, n: int, seed: int | None = None) -> MembersPage:
         if not 1 <= n <= MAX_SAMPLE:
             raise UsageError(f"sample size {n}: give 1 to {MAX_SAMPLE}")
-        _, snapshot, members = self._evaluate(expression)
+        _, snapshot, members, _ = self._evaluate(expression)
         ranks = random.Random(seed).sample(range(len(members)), min(n, len(members)))
         ids = [members[r] for r in ranks]
         found = self._user_ids(ids)
@@ -153,7 +156,7 @@ class Audiences:
         if not 1 <= limit <= MAX_PAGE:
             raise UsageError(f"page size {limit}: give 1 to {MAX_PAGE}")
         after = _cursor(cursor)
-        _, snapshot, members = self._evaluate(expression)
+        _, snapshot, members, _ = self._evaluate(expression)
         start = members.rank(after) if after is not None else 0
         page = list(members[start : start + limit])
         found = self._user_ids(page)
@@ -167,20 +170,9 @@ class Audiences:
 
     def export(self, expression: Any, path: str, fmt: str | None = None) -> ExportResult:
         chosen = exporter.export_format(path, fmt)
-        _, snapshot, members = self._evaluate(expression)
-        rows = exporter.write(path, chosen, self._user_id_chunks(members), self.s3_client)
+        _, snapshot, members, _ = self._evaluate(expression)
+        rows = exporter.write(path, chosen, self.ids.chunks(members, EXPORT_CHUNK), self.s3_client)
         return ExportResult(path, chosen, rows, IndexInfo.of(snapshot))
-
-    def _user_id_chunks(self, members: BitMap) -> Iterator[list[str]]:
-        with read_transaction(self.engine) as conn:
-            for start in range(0, len(members), EXPORT_CHUNK):
-                chunk = members[start : start + EXPORT_CHUNK]
-                low, high = chunk.min(), chunk.max()
-                if high - low + 1 <= 4 * len(chunk):  # dense: one range scan beats IN lists
-                    yield [u for i, u in store.id_range(conn, low, high) if i in chunk]
-                else:
-                    found = store.user_ids(bind=conn, ids=list(chunk))
-                    yield [found[i] for i in chunk if i in found]
 
     # --- saved audiences -------------------------------------------------------------------
     def save(

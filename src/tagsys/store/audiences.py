@@ -224,6 +224,18 @@ def user_ids(*, bind: Bind, ids: Sequence[int]) -> dict[int, str]:
     return found
 
 
+def ids_after(conn: sa.Connection, last: int, batch: int) -> Iterator[tuple[list[int], list[str]]]:
+    """Every (dense id, user id) with id > `last`, in id order, `batch` rows at a time."""
+    query = (
+        sa.select(user_index.c.idx, user_index.c.user_id)
+        .where(user_index.c.idx > last)
+        .order_by(user_index.c.idx)
+    )
+    result = conn.execution_options(stream_results=True, max_row_buffer=batch).execute(query)
+    while rows := result.fetchmany(batch):
+        yield [int(r[0]) for r in rows], [r[1] for r in rows]
+
+
 def id_range(conn: sa.Connection, low: int, high: int) -> Iterator[tuple[int, str]]:
     """(dense id, user id) for low <= id <= high, in id order."""
     query = (
