@@ -79,6 +79,7 @@ def write_rows(engine: sa.Engine, rows: dict[str, set[int]]) -> None:
 
 def test_a_run_without_journal_rebuilds_and_counts_match(engine: sa.Engine) -> None:
     rows = rows_of(300)
+    assert "user_tags is empty" in check(engine)
     write_rows(engine, rows)
     with pytest.raises(TagSysError, match="never been built"):
         check(engine)

@@ -8,18 +8,21 @@ import sqlalchemy as sa
 from tagsys.audiences.maintain import pending
 from tagsys.errors import TagSysError
 from tagsys.store import audiences as store
+from tagsys.store.db import read_transaction
+from tagsys.store.runs import RunRecord
 
 FIX = "run --mode reindex to rebuild it"
 
 
 def check(engine: sa.Engine) -> str:
     """A one-line description of a healthy index, else TagSysError saying what disagrees."""
-    state = store.read_state(bind=engine)
+    with read_transaction(engine) as conn:  # one snapshot of index and rows, no write lock
+        state = store.read_state(bind=conn)
+        behind, going = pending(conn)
+        indexed = {t: c for t, c in store.member_counts(bind=conn).items() if c}
+        counted = {t: c for t, c in store.row_counts(bind=conn).items() if c}
     if not state.built:
-        raise TagSysError(f"the audience index has never been built: {FIX}")
-    behind, going = pending(engine)
-    indexed = {t: c for t, c in store.member_counts(bind=engine).items() if c}
-    counted = {t: c for t, c in store.row_counts(bind=engine).items() if c}
+        return _unbuilt(counted, going)
     if behind:
         runs = ", ".join(r.run_id for r in behind[:3])
         raise TagSysError(
@@ -41,3 +44,12 @@ def check(engine: sa.Engine) -> str:
         f"generation {state.generation} (run {state.run_id}), {users} users, "
         f"{len(indexed) - (1 if users else 0)} tags, {agrees}{note}"
     )
+
+
+def _unbuilt(counted: dict[int, int], going: list[RunRecord]) -> str:
+    """An index never built is expected before the first run ends, a fault after it."""
+    if going:
+        return f"not built yet: the first run to finish builds it ({len(going)} in progress)"
+    if not counted:
+        return "not built yet: user_tags is empty (the first run builds it)"
+    raise TagSysError(f"the audience index has never been built: {FIX}")

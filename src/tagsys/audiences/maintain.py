@@ -19,7 +19,7 @@ from pyroaring import BitMap
 from tagsys.audiences import index as index_module
 from tagsys.audiences.expression import parse
 from tagsys.store import audiences as store
-from tagsys.store.db import transaction
+from tagsys.store.db import read_transaction, transaction
 from tagsys.store.runs import RunRecord
 
 log = logging.getLogger(__name__)
@@ -189,10 +189,13 @@ def _record_sizes(conn: sa.Connection, snapshot: index_module.Snapshot) -> None:
     store.record_sizes(conn, generation=snapshot.generation, run_id=snapshot.run_id, sizes=sizes)
 
 
-def pending(engine: sa.Engine) -> tuple[list[RunRecord], list[RunRecord]]:
+def pending(bind: sa.Engine | sa.Connection) -> tuple[list[RunRecord], list[RunRecord]]:
     """(finished runs the index has not taken in, runs still going on)."""
     now = datetime.now(UTC)
-    with transaction(engine) as conn:
-        runs = store.unapplied_runs(conn)
+    if isinstance(bind, sa.Connection):
+        runs = store.unapplied_runs(bind)
+    else:
+        with read_transaction(bind) as conn:
+            runs = store.unapplied_runs(conn)
     done = [r for r in runs if r.effective_status(now) in FINAL]
     return done, [r for r in runs if r.effective_status(now) not in FINAL]

@@ -108,9 +108,10 @@ def member_counts(*, bind: Bind) -> dict[int, int]:
         return {int(r[0]): int(r[1]) for r in conn.execute(query)}
 
 
-def row_counts(*, bind: sa.Engine) -> dict[int, int]:
+def row_counts(*, bind: Bind) -> dict[int, int]:
     """Members per tag counted over user_tags itself (tag 0: rows), one scan."""
-    sql = sa.text(engine_adapter(bind).TAG_COUNTS_SQL)
+    engine = bind.engine if isinstance(bind, sa.Connection) else bind
+    sql = sa.text(engine_adapter(engine).TAG_COUNTS_SQL)
     with transaction(bind) as conn:
         counts = {int(r[0]): int(r[1]) for r in conn.execute(sql)}
         counts[UNIVERSE] = int(
