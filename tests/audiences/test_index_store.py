@@ -13,16 +13,18 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tagsys.audiences import maintain
 from tagsys.audiences.health import check
-from tagsys.audiences.query import Audiences
+from tagsys.audiences.query import MAX_PAGE, Audiences
 from tagsys.errors import AudienceError, ConflictError, NotFoundError, TagSysError, UsageError
 from tagsys.store import audiences as store
 from tagsys.store.db import create_store_engine, transaction
 from tagsys.store.runs import RunRecord, insert_run
 from tagsys.store.schema import user_tags
-from tests.audiences.support import brute_force
+from tests.audiences.support import brute_force, expressions
 from tests.engine.lakes import SHOP_TAGS, load_tags
 
 NAMES = {name: tag_id for tag_id, (name, _, _) in SHOP_TAGS.items()}
@@ -50,19 +52,20 @@ def write_rows(engine: sa.Engine, rows: dict[str, set[int]]) -> None:
     now = datetime.now(UTC)
     with transaction(engine) as conn:
         conn.execute(sa.delete(user_tags))
-        conn.execute(
-            sa.insert(user_tags),
-            [
-                {
-                    "user_id": u,
-                    "tag_ids": sorted(t),
-                    "tag_details": {},
-                    "created_time": now,
-                    "updated_time": now,
-                }
-                for u, t in rows.items()
-            ],
-        )
+        if rows:
+            conn.execute(
+                sa.insert(user_tags),
+                [
+                    {
+                        "user_id": u,
+                        "tag_ids": sorted(t),
+                        "tag_details": {},
+                        "created_time": now,
+                        "updated_time": now,
+                    }
+                    for u, t in rows.items()
+                ],
+            )
     run = RunRecord(
         uuid.uuid4().hex,
         "task-all",
@@ -227,3 +230,34 @@ def test_export_to_s3_on_moto(sqlite_url: str, tmp_path: Path) -> None:
         engine.dispose()
     finally:
         server.stop()
+
+
+TABLES = st.dictionaries(
+    st.text("abcdef0123", min_size=1, max_size=6),
+    st.sets(st.sampled_from(sorted(SHOP_TAGS)), max_size=5),
+    max_size=40,
+)
+
+
+def test_random_tables_and_expressions_agree_with_brute_force(sqlite_url: str) -> None:
+    """Property: for random tag sets (a rebuild each) and random expressions, the index's
+    count and members are the brute-force evaluation over user_tags."""
+    load_tags(sqlite_url, SHOP_TAGS)
+    engine = create_store_engine(sqlite_url)
+    audiences = Audiences(engine)
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(TABLES, st.lists(expressions(sorted(SHOP_TAGS), list(NAMES)), min_size=1, max_size=5))
+    def agrees(rows: dict[str, set[int]], exprs: list[object]) -> None:
+        write_rows(engine, rows)
+        maintain.catch_up(engine)
+        for expression in exprs:
+            want = brute_force(expression, rows, NAMES)
+            assert audiences.count(expression).count == len(want), expression
+            page = audiences.members(expression, limit=MAX_PAGE)
+            assert set(page.users) == want, expression
+
+    try:
+        agrees()
+    finally:
+        engine.dispose()

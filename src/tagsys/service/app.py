@@ -4,6 +4,7 @@ life (started with the app, stopped with it)."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -72,3 +73,16 @@ def warm(ctx: ServiceContext) -> None:
     ctx.api.spark  # noqa: B018  (starting the session is the point)
     ctx.api.registry  # noqa: B018
     ctx.api.catalog.schema()
+    threading.Thread(
+        target=_warm_audiences, args=(ctx,), name="tagsys-warm-audiences", daemon=True
+    ).start()
+
+
+def _warm_audiences(ctx: ServiceContext) -> None:
+    """Load the audience index and the id map in the background: the first count or export
+    then answers from memory (at 10M users the id map takes a minute to read)."""
+    try:
+        ctx.api.audiences.reader.snapshot()
+        ctx.api.audiences.ids.refresh()
+    except Exception as exc:  # a cold cache is slower, not wrong
+        log.warning("audience index not preloaded: %s", exc)
