@@ -27,6 +27,7 @@ def test_every_part_healthy(sqlite_url: str, tmp_path: Path, spark: SparkSession
     assert [(c.name, c.ok) for c in report.checks] == [
         ("store", True),
         ("runs", True),
+        ("audiences", True),
         ("lake", True),
         ("java", True),
         ("spark", True),

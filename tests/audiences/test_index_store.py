@@ -74,7 +74,7 @@ def write_rows(engine: sa.Engine, rows: dict[str, set[int]]) -> None:
         now,
         "completed",
         None,
-        rows_written=len(rows),
+        rows_written=None,  # the old rows went too: unknown
         journal="off",
     )
     insert_run(bind=engine, run=run)
