@@ -33,7 +33,8 @@ def test_every_part_healthy(sqlite_url: str, tmp_path: Path, spark: SparkSession
         ("spark", True),
     ]
     assert report.checks[1].detail == "no runs recorded yet"
-    lake = report.checks[2].detail
+    assert report.checks[2].detail == "not built yet: user_tags is empty (the first run builds it)"
+    lake = report.checks[3].detail
     assert "2 tables" in lake and "orders (4 columns, 3 partitions up to 2024-07-31)" in lake
     assert "customers (5 columns)" in lake
     assert report.ok and report.render().endswith("healthy")
