@@ -52,6 +52,46 @@ def sql_of(expression: Any) -> str:
     return "(" + f" {op.upper()} ".join(sql_of(v) for v in value) + ")"
 
 
+def synthetic(users: int, counts: int, work: Path) -> dict[str, Any]:
+    """The parts that grow with users, at `users` without a run: a count of the benchmark's
+    expression over 50 random bitmaps of the benchmark's densities (10% to 60%), and an
+    export of a 1M-member audience through the in-memory id map."""
+    import numpy as np
+    import pyarrow as pa
+    from pyroaring import BitMap
+
+    from tagsys.audiences import export as exporter
+    from tagsys.audiences.expression import And, Not, Or, Tag
+    from tagsys.audiences.ids import UserIds
+    from tagsys.audiences.index import Snapshot
+
+    rng = np.random.default_rng(7)
+    bitmaps = {0: BitMap(range(1, users + 1))}
+    for tag_id in range(1, 51):
+        density = rng.uniform(0.1, 0.6)
+        bitmaps[tag_id] = BitMap(np.flatnonzero(rng.random(users) < density).astype(np.uint32) + 1)
+    snapshot = Snapshot(1, None, None, True, bitmaps)
+    node = And((Tag(1), Or((Tag(2), Tag(5))), Not(Tag(4)), Tag(7)))
+    timings = []
+    for _ in range(counts):
+        start = time.perf_counter()
+        len(snapshot.evaluate(node))
+        timings.append(time.perf_counter() - start)
+    ids = UserIds(None)  # type: ignore[arg-type]
+    ids._idx = np.arange(1, users + 1, dtype=np.int64)
+    ids._users = pa.chunked_array([pa.array([f"user_{i:09d}" for i in range(1, users + 1)])])
+    ids.refresh = lambda: None  # type: ignore[method-assign]
+    members = BitMap(rng.choice(users, 1_000_000, replace=False).astype(np.uint32) + 1)
+    start = time.perf_counter()
+    rows = exporter.write(str(work / "synthetic.parquet"), "parquet", ids.chunks(members, 500_000))
+    return {
+        "users": users,
+        "bitmap_evaluation": percentiles(timings),
+        "export_1m_members_s": round(time.perf_counter() - start, 2),
+        "export_rows": rows,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     from datetime import date
 
@@ -66,7 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", required=True)
     parser.add_argument("--counts", type=int, default=300)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--synthetic-users", type=int, help="only the parts that grow with users, at this size"
+    )
     args = parser.parse_args(argv)
+    if args.synthetic_users:
+        found = synthetic(args.synthetic_users, args.counts, Path(tempfile.mkdtemp()))
+        print(json.dumps(found, indent=2))
+        return 0
     as_of = date.fromisoformat(AS_OF_DEFAULT)
     lake, _ = ensure_lake(args.users, 42, as_of)
     spark = create_session(
