@@ -258,7 +258,8 @@ class TagSystemAPI:
             except TagSysError as record_error:
                 log.error("run %s: %s", summary.run_id, record_error)
             self.last_summary = summary
-            self._maintain_index(summary)
+            if stopped is None and isinstance(exc, Exception):  # a stopping process goes now
+                self._maintain_index(summary)
             if stopped is not None:
                 raise stopped from exc
             raise
@@ -273,7 +274,9 @@ class TagSystemAPI:
     def _maintain_index(self, summary: RunSummary) -> None:
         """Take the run's writes into the audience index. A failure here never fails the
         run: the index stays at its last generation, and `health` says it is behind."""
-        if summary.dry_run or not self.settings.audience_index:
+        from tagsys.stopping import stop_requested
+
+        if summary.dry_run or not self.settings.audience_index or stop_requested():
             return
         from tagsys.audiences.maintain import catch_up
 
