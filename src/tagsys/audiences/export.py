@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -30,7 +30,7 @@ def export_format(path: str, fmt: str | None) -> str:
     return chosen
 
 
-Chunk = list[str] | pa.Array
+Chunk: TypeAlias = list[str] | pa.Array
 
 
 def write(path: str, fmt: str, chunks: Iterable[Chunk], s3_client: Any = None) -> int:

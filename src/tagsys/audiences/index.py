@@ -65,12 +65,9 @@ def load(conn: sa.Connection, previous: Snapshot | None) -> Snapshot:
     state = store.read_state(bind=conn)
     if previous is not None and previous.generation == state.generation:
         return previous
-    since = (
-        previous.generation
-        if previous is not None and previous.generation < state.generation
-        else 0
-    )
-    bitmaps = dict(previous.bitmaps) if since else {}
+    since, bitmaps = 0, {}
+    if previous is not None and previous.generation < state.generation:
+        since, bitmaps = previous.generation, dict(previous.bitmaps)
     for tag_id, _generation, blob in store.bitmaps_since(conn, since):
         bitmaps[tag_id] = BitMap.deserialize(blob)
     return Snapshot(state.generation, state.run_id, state.published_at, state.built, bitmaps)

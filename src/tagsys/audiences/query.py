@@ -215,7 +215,7 @@ class Audiences:
             raise NotFoundError(f"no audience named '{name}'")
         return self._view(saved)
 
-    def list(self) -> list[AudienceView]:
+    def saved(self) -> list[AudienceView]:
         return [self._view(s) for s in store.list_audiences(bind=self.engine)]
 
     def delete(self, name: str) -> None:

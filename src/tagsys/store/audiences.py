@@ -169,10 +169,11 @@ def all_rows(conn: sa.Connection) -> Iterator[tuple[int, str | None]]:
 
 def _stream(conn: sa.Connection, query: sa.Select[Any]) -> Iterator[tuple[int, str | None]]:
     result = conn.execution_options(stream_results=True, max_row_buffer=20_000).execute(query)
-    for idx, tag_ids in result:
+    for row in result:
+        tag_ids = row[1]
         if tag_ids is not None and not isinstance(tag_ids, str):
             tag_ids = json.dumps(tag_ids)
-        yield int(idx), tag_ids
+        yield int(row[0]), tag_ids
 
 
 def publish(
@@ -221,7 +222,7 @@ def user_ids(*, bind: Bind, ids: Sequence[int]) -> dict[int, str]:
             query = sa.select(user_index.c.idx, user_index.c.user_id).where(
                 user_index.c.idx.in_(chunk)
             )
-            found.update((int(i), u) for i, u in conn.execute(query))
+            found.update((int(r[0]), str(r[1])) for r in conn.execute(query))
     return found
 
 
@@ -235,17 +236,6 @@ def ids_after(conn: sa.Connection, last: int, batch: int) -> Iterator[tuple[list
     result = conn.execution_options(stream_results=True, max_row_buffer=batch).execute(query)
     while rows := result.fetchmany(batch):
         yield [int(r[0]) for r in rows], [r[1] for r in rows]
-
-
-def id_range(conn: sa.Connection, low: int, high: int) -> Iterator[tuple[int, str]]:
-    """(dense id, user id) for low <= id <= high, in id order."""
-    query = (
-        sa.select(user_index.c.idx, user_index.c.user_id)
-        .where(user_index.c.idx.between(low, high))
-        .order_by(user_index.c.idx)
-    )
-    for idx, user_id in conn.execution_options(stream_results=True).execute(query):
-        yield int(idx), user_id
 
 
 def tag_refs(*, bind: Bind) -> list[TagRef]:

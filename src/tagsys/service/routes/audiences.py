@@ -180,7 +180,7 @@ def save(
 def list_saved(
     ctx: ServiceContext = Depends(context_of), _: str | None = Depends(caller)
 ) -> dict[str, Any]:
-    return {"success": True, "audiences": [_view(v) for v in ctx.api.audiences.list()]}
+    return {"success": True, "audiences": [_view(v) for v in ctx.api.audiences.saved()]}
 
 
 @router.get("/{name}", summary="One saved audience and its size now")
