@@ -129,7 +129,8 @@ class Server:
             cur.execute("SET SESSION foreign_key_checks = 0")
             cur.execute(f"SHOW FULL TABLES FROM `{source}` WHERE Table_type = 'BASE TABLE'")
             tables = [row[0] for row in cur.fetchall() if row[0] != "alembic_version"]
-            for table in tables:
+            for table in tables:  # rows the migrations wrote (the index's state) give way
+                cur.execute(f"DELETE FROM `{name}`.`{table}`")
                 cur.execute(_copy_rows(name, source, table))
         return name
 
