@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tagsys.api import TagSystemAPI
-from tagsys.errors import UsageError
+from tagsys.errors import NotFoundError, UsageError
 from tagsys.introspect import render_problems, render_tasks
 from tagsys.settings import load_settings
 from tagsys.store import repository
@@ -100,3 +100,16 @@ def test_explain_a_user_missing_from_the_lake_has_nulls(api: TagSystemAPI) -> No
     # u0001 is a customer without an orders row (i % 5 == 1): the same for its amount
     assert api.explain(107, "u0001", AS_OF).endswith("=> tag 107 applies to u0001")
     assert api.explain(107, "u0002", AS_OF).endswith("=> tag 107 does not apply to u0002")
+
+
+def test_explain_as_data_is_the_text_s_tree(api: TagSystemAPI) -> None:
+    found = api.explain_tag(101, "nobody", AS_OF)
+    assert found.render() == api.explain(101, "nobody", AS_OF)
+    data = found.to_dict()
+    assert (data["tag_id"], data["user_id"], data["as_of"]) == (101, "nobody", AS_OF.isoformat())
+    assert data["applies"] is False and data["active"] is True
+    condition = data["rules"][0]["root"]["children"][0]
+    assert (condition["field"], condition["actual"], condition["result"]) == ("amount", None, False)
+    assert api.explain_tag(105, "u0002", AS_OF).to_dict()["rules"] == []  # inactive
+    with pytest.raises(NotFoundError, match="tag 999 is not defined"):
+        api.explain_tag(999, "u0002", AS_OF)

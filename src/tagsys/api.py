@@ -24,11 +24,13 @@ if TYPE_CHECKING:
 
     from tagsys.audiences.maintain import Publication
     from tagsys.audiences.query import AudienceCount, Audiences
+    from tagsys.engine.progress import SparkProgress
     from tagsys.engine.summary import RunSummary
     from tagsys.health import HealthReport
     from tagsys.history.retention import PruneResult
     from tagsys.history.rollback import RollbackResult
     from tagsys.history.timeline import TagHistoryPage, UserHistoryPage
+    from tagsys.introspect import TagExplanation
     from tagsys.lake.catalog import LakeCatalog
     from tagsys.lake.filesystem import S3Options
     from tagsys.management.manager import TagManager
@@ -295,6 +297,15 @@ class TagSystemAPI:
             self._cancelled.add(run_id)
         self._cancel_spark_jobs(run_id)
 
+    def run_progress(self, run_id: str) -> SparkProgress | None:
+        """How far the Spark work of a run going on in this process has got (None: no
+        Spark job of it is known here; Spark is not started for the question)."""
+        from tagsys.engine.progress import spark_progress
+
+        if self._spark is None:
+            return None
+        return spark_progress(self._spark, run_id)
+
     def _was_cancelled(self, run_id: str) -> bool:
         with self._cancel_lock:
             return run_id in self._cancelled
@@ -536,6 +547,12 @@ class TagSystemAPI:
         from tagsys.introspect import explain_user
 
         return explain_user(self, tag_id, user_id, as_of or self.settings.today())
+
+    def explain_tag(self, tag_id: int, user_id: str, as_of: date | None = None) -> TagExplanation:
+        """`explain` as data: each rule's tree of conditions with values and results."""
+        from tagsys.introspect import explain_tag
+
+        return explain_tag(self, tag_id, user_id, as_of or self.settings.today())
 
 
 def _check_page(limit: int) -> None:

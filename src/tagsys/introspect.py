@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import asdict, dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from tagsys.errors import FieldError, RuleError, UsageError
+from tagsys.errors import FieldError, NotFoundError, RuleError
 
 if TYPE_CHECKING:
     from tagsys.api import TagSystemAPI, TaskInfo
+    from tagsys.rules.explain import Explanation
     from tagsys.store.runs import RunRecord
     from tagsys.tasks.base import TagDefinitionView
 
@@ -113,31 +116,89 @@ def render_problems(problems: list[tuple[int, str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def explain_user(api: TagSystemAPI, tag_id: int, user_id: str, as_of: date) -> str:
+@dataclass(frozen=True)
+class TagExplanation:
+    """One tag for one user: each active rule's explanation, and whether the tag applies."""
+
+    tag_id: int
+    tag_name: str
+    user_id: str
+    as_of: date
+    active: bool
+    rules: list[tuple[int, Explanation]]
+
+    @property
+    def applies(self) -> bool:
+        return any(explanation.result for _, explanation in self.rules)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tag_id": self.tag_id,
+            "tag_name": self.tag_name,
+            "user_id": self.user_id,
+            "as_of": self.as_of.isoformat(),
+            "active": self.active,
+            "applies": self.applies,
+            "rules": [
+                {"rule_id": rule_id, "result": e.result, "root": _plain(asdict(e.root))}
+                for rule_id, e in self.rules
+            ],
+        }
+
+    def render(self) -> str:
+        lines = [f"tag {self.tag_id} ({self.tag_name}) for user {self.user_id}, as of {self.as_of}"]
+        if not self.active:
+            lines.append("  the tag is inactive: runs remove it from every user")
+            return "\n".join(lines)
+        if not self.rules:
+            lines.append("  the tag has no active rule: it applies to no one")
+        for rule_id, explanation in self.rules:
+            lines.append(f"  rule {rule_id}:")
+            lines.extend(f"    {line}" for line in explanation.render())
+        verdict = "applies" if self.applies else "does not apply"
+        lines.append(f"=> tag {self.tag_id} {verdict} to {self.user_id}")
+        return "\n".join(lines)
+
+
+def explain_tag(api: TagSystemAPI, tag_id: int, user_id: str, as_of: date) -> TagExplanation:
     """Each condition of each active rule of a tag, on one user's lake values."""
     from tagsys.rules.compiler import rule_columns
     from tagsys.rules.explain import explain_rule
 
     definition = next((d for d in _definitions(api) if d.tag_id == tag_id), None)
     if definition is None:
-        raise UsageError(f"tag {tag_id} is not defined in tag_definition")
-    schema = api.catalog.schema()
-    lines = [f"tag {tag_id} ({definition.tag_name}) for user {user_id}, as of {as_of}"]
+        raise NotFoundError(f"tag {tag_id} is not defined in tag_definition")
+    found = TagExplanation(
+        tag_id, definition.tag_name, user_id, as_of, definition.is_active, rules=[]
+    )
     if not definition.is_active:
-        lines.append("  the tag is inactive: runs remove it from every user")
-        return "\n".join(lines)
-    if not definition.rules:
-        lines.append("  the tag has no active rule: it applies to no one")
-    holds = False
+        return found
+    schema = api.catalog.schema()
     columns = frozenset().union(*(rule_columns(r.conditions, schema) for r in definition.rules))
     row = _user_row(api, user_id, columns, as_of)  # each table read once for all rules
     for rule in definition.rules:
-        explanation = explain_rule(rule.conditions, row, schema, as_of)
-        holds = holds or explanation.result
-        lines.append(f"  rule {rule.rule_id}:")
-        lines.extend(f"    {line}" for line in explanation.render())
-    lines.append(f"=> tag {tag_id} {'applies' if holds else 'does not apply'} to {user_id}")
-    return "\n".join(lines)
+        found.rules.append((rule.rule_id, explain_rule(rule.conditions, row, schema, as_of)))
+    return found
+
+
+def explain_user(api: TagSystemAPI, tag_id: int, user_id: str, as_of: date) -> str:
+    """`explain` as text: the tag's rules on one user's values, condition by condition."""
+    return explain_tag(api, tag_id, user_id, as_of).render()
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: dates as ISO text, other values as they are (or their text)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no NaN
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
 
 
 def _user_row(api: TagSystemAPI, user_id: str, columns: Any, as_of: date) -> dict[str, Any]:

@@ -69,3 +69,27 @@ def get_run(
     if run is None:
         raise ApiError(404, "not_found", f"no run with id '{run_id}'")
     return {"success": True, "run": run_view(run, with_summary=True)}
+
+
+@router.get(
+    "/{run_id}/progress", summary="A run's phase and, while Spark works on it, its progress"
+)
+def progress(
+    run_id: str = Path(min_length=1, max_length=64),
+    ctx: ServiceContext = Depends(context_of),
+    _: str | None = Depends(caller),
+) -> dict[str, Any]:
+    """`spark` counts the tasks of the run's Spark jobs going on now (percent of them done);
+    it is null when this instance runs no Spark job of the run (between phases, a run of
+    another instance or process, a finished run)."""
+    run = store_runs.get_run(bind=ctx.engine, run_id=run_id)
+    if run is None:
+        raise ApiError(404, "not_found", f"no run with id '{run_id}'")
+    found = ctx.api.run_progress(run_id) if run.finished_at is None else None
+    return {
+        "success": True,
+        "run_id": run_id,
+        "status": run.effective_status(),
+        "phase": run.phase,
+        "spark": found.view() if found else None,
+    }

@@ -1,10 +1,11 @@
-"""A user's current tags."""
+"""A user's current tags, and why a tag does or does not apply to them."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query
 
 from tagsys.service.context import ServiceContext, context_of
 from tagsys.service.errors import ApiError
@@ -39,3 +40,18 @@ def user_tags(
         "created_time": row.created_time.isoformat(),
         "updated_time": row.updated_time.isoformat(),
     }
+
+
+@router.get(
+    "/{user_id}/explain", summary="A tag's rules on the user's lake values, condition by condition"
+)
+def explain(
+    user_id: str = Path(min_length=1, max_length=100),
+    tag_id: int = Query(ge=1, le=2_147_483_647, description="the tag to explain"),
+    as_of: date | None = Query(None, description="business date (default: today)"),
+    ctx: ServiceContext = Depends(context_of),
+    _: str | None = Depends(caller),
+) -> dict[str, Any]:
+    """Each condition with the column it read, the user's value and its result, nested as the
+    rule is; `applies` is whether any active rule holds. 404 for an unknown tag."""
+    return {"success": True, "explanation": ctx.api.explain_tag(tag_id, user_id, as_of).to_dict()}
