@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from tagsys.service.console import install_console
 from tagsys.service.context import ServiceContext
 from tagsys.service.errors import install_error_handlers
 from tagsys.service.observability import install_request_middleware
@@ -19,6 +20,7 @@ from tagsys.service.routes import (
     history,
     management,
     preview,
+    rules,
     runs,
     schedules,
     tags,
@@ -31,7 +33,8 @@ log = logging.getLogger(__name__)
 
 DESCRIPTION = """Rule-driven user tagging: trigger tag computations as asynchronous jobs,
 follow them, and read the tags. With an API key configured, every endpoint except
-`/health` and `/metrics` needs it (`X-API-Key` header or `Authorization: Bearer`)."""
+`/health` and `/metrics` needs it (`X-API-Key` header or `Authorization: Bearer`).
+The web console, a client of this API, is at `/ui`."""
 
 
 def create_app(ctx: ServiceContext) -> FastAPI:
@@ -63,8 +66,10 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         management,
         preview,
         audiences,
+        rules,
     ):
         app.include_router(module.router)
+    install_console(app)
     return app
 
 
