@@ -14,6 +14,18 @@ if ! command -v java >/dev/null 2>&1 && [ -z "${JAVA_HOME:-}" ]; then
   echo "  Debian/Ubuntu: sudo apt-get install -y openjdk-17-jre-headless   (or set JAVA_HOME)" >&2
   exit 1
 fi
+# The console's browser tests drive Debian's Chromium (Playwright cannot download its own
+# browser here); a CJK font makes the Chinese UI legible in its screenshots.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium (for the console's browser tests)..."
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null
+  else
+    echo "Warning: /usr/bin/chromium is missing, so the console's browser tests will be skipped;" >&2
+    echo "  install it with: sudo apt-get install -y chromium fonts-wqy-microhei" >&2
+  fi
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
