@@ -33,7 +33,8 @@ class RuleEditor {
 
   async start() {
     const status = h("p", { class: "muted", role: "status" }, t("common.loading"));
-    add(this.main, h("h1", null, t("rules.title")), status);
+    this.head = h("div", { class: "page-head" }, h("h1", null, t("rules.title")));
+    add(this.main, this.head, status);
     try {
       const [tags, fields, operators, categories, tag] = await Promise.all([
         loadTags(),
@@ -62,7 +63,8 @@ class RuleEditor {
   }
 
   layout() {
-    add(this.main, this.picker(), this.details());
+    add(this.head, this.picker());
+    add(this.main, this.details());
     this.json = h("textarea", {
       id: "rule-json",
       class: "code",
@@ -84,16 +86,15 @@ class RuleEditor {
         h(
           "div",
           { class: "side" },
+          this.actions(),
+          this.previewBox,
           h(
             "section",
             { class: "card", "aria-labelledby": "json-title" },
             h("h2", { id: "json-title" }, h("label", { for: "rule-json" }, t("rules.json"))),
             this.json,
             this.jsonError,
-            this.summary,
           ),
-          this.actions(),
-          this.previewBox,
         ),
       ),
       this.versionsBox,
@@ -103,11 +104,11 @@ class RuleEditor {
   picker() {
     const select = h(
       "select",
-      { onChange: (e) => (location.hash = `#/rules/${e.target.value}`) },
+      { id: "tag-picker", onChange: (e) => (location.hash = `#/rules/${e.target.value}`) },
       h("option", { value: "new", selected: !this.tag }, t("rules.newTag")),
       this.tags.map((tag) => h("option", { value: tag.tag_id, selected: this.tag && tag.tag_id === this.tag.tag_id }, `${tag.name} (#${tag.tag_id})`)),
     );
-    return h("div", { class: "filters" }, field(t("rules.tag"), select));
+    return h("div", { class: "field inline" }, h("label", { for: "tag-picker" }, t("rules.tag")), select);
   }
 
   details() {
@@ -120,12 +121,11 @@ class RuleEditor {
     );
     this.description = h("input", { type: "text", value: tag.description ?? "" });
     this.active = h("input", { type: "checkbox", id: "tag-active", checked: tag.active });
-    const version = this.tag ? h("p", { class: "muted", id: "tag-version" }, t("rules.version", { n: this.tag.version })) : null;
+    const version = this.tag ? h("span", { class: "muted", id: "tag-version" }, t("rules.version", { n: this.tag.version })) : null;
     return h(
       "section",
       { class: "card details", "aria-labelledby": "details-title" },
-      h("h2", { id: "details-title" }, this.tag ? t("rules.details", { name: this.tag.name }) : t("rules.newTag")),
-      version,
+      h("div", { class: "card-head" }, h("h2", { id: "details-title" }, this.tag ? t("rules.details", { name: this.tag.name }) : t("rules.newTag")), version),
       h(
         "div",
         { class: "row" },
@@ -142,15 +142,20 @@ class RuleEditor {
     this.saveStatus = h("p", { id: "save-status", role: "status" });
     const runLink = this.tag ? h("a", { class: "button secondary", href: `#/runs/new/${this.tag.tag_id}` }, t("rules.runTag")) : null;
     return h(
-      "div",
-      { class: "card actions-bar" },
-      field(t("rules.comment"), this.comment, t("rules.commentHint")),
+      "section",
+      { class: "card actions-bar", "aria-label": t("rules.check") },
+      this.summary,
       h(
         "div",
-        { class: "actions" },
-        h("button", { type: "button", class: "secondary", id: "preview-button", onClick: () => this.preview() }, t("rules.preview")),
-        h("button", { type: "button", class: "primary", id: "save-button", onClick: () => this.save() }, t("rules.save")),
-        runLink,
+        { class: "row" },
+        field(t("rules.comment"), this.comment),
+        h(
+          "div",
+          { class: "actions" },
+          h("button", { type: "button", class: "secondary", id: "preview-button", onClick: () => this.preview() }, t("rules.preview")),
+          h("button", { type: "button", class: "primary", id: "save-button", onClick: () => this.save() }, t("rules.save")),
+          runLink,
+        ),
       ),
       this.saveStatus,
     );
