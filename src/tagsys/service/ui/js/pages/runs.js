@@ -13,6 +13,11 @@ const RUN_STATUSES = ["running", "completed", "failed", "cancelled"];
 const FINAL = new Set(["completed", "failed", "cancelled"]);
 const PHASES = ["plan", "compute", "write"];
 const POLL_MS = 1000;
+const NUMERIC = new Set(["runs.rows", "runs.seconds", "runs.matched", "runs.added", "runs.removed", "runs.version"]);
+
+function headRow(cols) {
+  return h("thead", null, h("tr", null, cols.map((k) => h("th", { scope: "col", class: NUMERIC.has(k) ? "num" : null }, t(k)))));
+}
 
 export function render(main, { page, params }) {
   if (page === "jobs" && params[0]) return jobPage(main, params[0]);
@@ -127,7 +132,7 @@ function historyList(section) {
   const cols = ["runs.started", "runs.run", "runs.mode", "runs.status", "runs.asOf", "runs.rows", "runs.seconds"];
   add(section, 
     h("div", { class: "filters" }, field(t("runs.status"), status), field(t("runs.mode"), mode)),
-    h("table", { class: "data", id: "run-history" }, h("thead", null, h("tr", null, cols.map((k) => h("th", { scope: "col" }, t(k))))), body),
+    h("table", { class: "data", id: "run-history" }, headRow(cols), body),
     more,
   );
   load(false);
@@ -304,7 +309,7 @@ function summary(run) {
   );
   const cols = ["runs.tag", "runs.status", "runs.matched", "runs.added", "runs.removed", "runs.version", "runs.message"];
   const totals = [
-    [t("runs.users"), s.users_evaluated],
+    [t("runs.evaluated"), s.users_evaluated],
     [t("runs.inserted"), s.rows_inserted],
     [t("runs.updated"), s.rows_updated],
     [t("runs.unchanged"), s.rows_unchanged],
@@ -315,7 +320,7 @@ function summary(run) {
     { class: "card", "aria-labelledby": "summary-title" },
     h("h2", { id: "summary-title" }, s.dry_run ? t("runs.summaryDry") : t("runs.summary")),
     h("dl", { class: "facts" }, totals.map(([k, v]) => [h("dt", null, k), h("dd", null, formatNumber(v, lang))])),
-    h("table", { class: "data", id: "run-tags" }, h("thead", null, h("tr", null, cols.map((k) => h("th", { scope: "col" }, t(k))))), h("tbody", null, tagRows)),
+    h("table", { class: "data", id: "run-tags" }, headRow(cols), h("tbody", null, tagRows)),
     phases.length ? h("p", { class: "muted" }, `${t("runs.phases")}: ${phases.join(" · ")}`) : null,
     (s.notes || []).map((note) => h("p", { class: "warning" }, note)),
   );

@@ -35,7 +35,8 @@ export function render(main) {
 
 function head() {
   const cols = ["tags.name", "tags.category", "tags.status", "tags.members", "tags.change", "tags.trend", "tags.lastRun"];
-  return h("thead", null, h("tr", null, cols.map((key) => h("th", { scope: "col" }, t(key)))));
+  const numeric = new Set(["tags.members", "tags.change"]);
+  return h("thead", null, h("tr", null, cols.map((key) => h("th", { scope: "col", class: numeric.has(key) ? "num" : null }, t(key)))));
 }
 
 async function load(state, body, status, categorySelect) {
