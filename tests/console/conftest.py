@@ -62,7 +62,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     folder = tmp_path_factory.mktemp("console")
     lake = make_lake(folder / "lake", USERS)
     store = seeded_sqlite(folder)
-    env = service_env(store, lake, TAGSYS_API_KEY=KEY)
+    env = service_env(store, lake, TAGSYS_API_KEY=KEY, TAGSYS_EXPORT_DIR=str(folder / "exports"))
     service = Service(env, folder / "service.log", workers=2)
     try:
         task = service.trigger(mode="task-all")

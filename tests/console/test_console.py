@@ -249,6 +249,37 @@ def test_chinese_text_throughout_and_kept_across_reloads(ui: ConsolePage) -> Non
     ui.screenshot("rule-editor-zh")
 
 
+def test_size_save_and_export_an_audience(ui: ConsolePage) -> None:
+    ui.login()
+    ui.goto("audiences")
+    expect(ui.page.locator("#audience-count")).to_be_visible()  # {"and": [first tag]}
+    ui.page.get_by_role("button", name="Add tag").click()
+    ui.page.locator("#e-1-tag").select_option("2")
+    ui.page.get_by_role("button", name="Add group").click()
+    ui.page.locator("#e-2-op").select_option("not")
+    ui.page.locator("#e-2-0-tag").select_option("3")
+    expression = {"and": [1, 2, {"not": 3}]}
+    expect(ui.page.locator("#audience-json")).to_have_value(json.dumps(expression, indent=2))
+    api = ui.service.post("/api/v1/audiences/count", {"expression": expression}).json()
+    expect(ui.page.locator("#audience-count")).to_have_text(f"{api['count']:,}")
+    expect(ui.page.locator("#audience-operands li")).to_have_count(3)
+    expect(ui.page.locator("#audience-operands li").nth(2)).to_have_text(
+        f"not 低风险用户: {api['operands'][2]['count']:,}"
+    )
+
+    ui.page.get_by_label("Name", exact=True).fill("console audience")
+    ui.page.get_by_role("button", name="Save audience").click()
+    saved = ui.page.locator('#audience-list tr[data-audience="console audience"]')
+    expect(saved.locator("td").nth(1)).to_have_text(f"{api['count']:,}")
+    stored = ui.service.get("/api/v1/audiences/console audience").json()["audience"]
+    assert stored["expression"] == expression
+
+    ui.page.get_by_label("File path").fill("console.csv")
+    ui.page.get_by_role("button", name="Export", exact=True).click()
+    expect(ui.page.locator("#export-status")).to_contain_text(f"Wrote {api['count']:,} users to")
+    ui.screenshot("audiences")
+
+
 PAGES = ["tags", "rules/1", "rules/new", "runs", "users/user_000001", "audiences"]
 
 

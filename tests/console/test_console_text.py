@@ -26,6 +26,7 @@ DYNAMIC = {
     "title": ["tags", "rules", "runs", "jobs", "users", "audiences", "login"],
     "builder.logic": ["AND", "OR", "NOT"],
     "aud.op": ["and", "or", "not"],
+    "aud.word": ["and", "or", "not"],
 }  # fmt: skip
 
 

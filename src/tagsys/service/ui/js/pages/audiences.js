@@ -1,9 +1,10 @@
 // Audiences: compose an expression of tags (and / or / not), see its size live, save it,
 // export it; the saved audiences with their sizes.
 
-import { del, get, post, put } from "../api.js";
+import { del, get, pooled, post, put } from "../api.js";
 import { add, announce, debounce, field, fill, formatNumber, formatTime, h } from "../dom.js";
 import { language, t } from "../i18n.js";
+import { sparkline } from "../sparkline.js";
 import { loadTags } from "../tagstore.js";
 
 const OPS = ["and", "or", "not"];
@@ -57,7 +58,7 @@ class AudiencePage {
 
   layout() {
     this.tree = h("div", { class: "builder", id: "audience-builder" });
-    this.json = h("textarea", { id: "audience-json", class: "code", rows: 14, spellcheck: "false", "aria-describedby": "audience-json-error", onInput: () => this.readJsonSoon() });
+    this.json = h("textarea", { id: "audience-json", class: "code", rows: 10, spellcheck: "false", "aria-describedby": "audience-json-error", onInput: () => this.readJsonSoon() });
     this.jsonError = h("p", { id: "audience-json-error", class: "error", role: "alert" });
     this.size = h("div", { id: "audience-size", "aria-live": "polite" });
     this.name = h("input", { type: "text", id: "audience-name", maxlength: 200 });
@@ -72,12 +73,12 @@ class AudiencePage {
         h("section", { class: "card", "aria-labelledby": "compose-title" }, h("h2", { id: "compose-title" }, t("aud.compose")), this.tree),
         h(
           "section",
-          { class: "card", "aria-labelledby": "ajson-title" },
+          { class: "card", "aria-labelledby": "asize-title" },
+          h("h2", { id: "asize-title" }, t("aud.size")),
+          this.size,
           h("h2", { id: "ajson-title" }, h("label", { for: "audience-json" }, t("aud.json"))),
           this.json,
           this.jsonError,
-          h("h2", null, t("aud.size")),
-          this.size,
         ),
       ),
       h(
@@ -223,12 +224,24 @@ class AudiencePage {
       h("p", { class: "big" }, h("span", { id: "audience-count" }, formatNumber(found.count, lang)), ` ${t("aud.users")}`),
       h(
         "ul",
-        { class: "plain" },
-        (found.tags || []).map((tag) => h("li", null, `${tag.tag_name}: ${formatNumber(tag.count, lang)}`)),
+        { class: "plain", id: "audience-operands" },
+        (found.operands || []).map((o) => h("li", null, `${this.describe(o.expression)}: ${formatNumber(o.count, lang)}`)),
       ),
       found.index && found.index.published_at ? h("p", { class: "muted" }, t("aud.asOf", { when: formatTime(found.index.published_at, lang) })) : null,
     );
     announce(t("aud.sized", { n: formatNumber(found.count, lang) }));
+  }
+
+  /** An expression in words: tag names joined by and / or / not. */
+  describe(expression) {
+    const op = opOf(expression);
+    if (!op) {
+      const tag = this.tags.find((x) => x.tag_id === expression || x.name === expression);
+      return tag ? tag.name : String(expression);
+    }
+    if (op === "not") return `${t("aud.word.not")} ${this.describe(expression.not)}`;
+    const parts = childrenOf(expression).map((child) => this.describe(child));
+    return `(${parts.join(` ${t(`aud.word.${op}`)} `)})`;
   }
 
   // --- saving and the saved list --------------------------------------------------------
@@ -269,12 +282,12 @@ class AudiencePage {
       fill(this.list, h("p", { class: "muted" }, t("aud.none")));
       return;
     }
-    const cols = ["aud.name", "aud.size", "aud.sizedAt", "aud.owner", "common.actions"];
+    const cols = ["aud.name", "aud.sizeNow", "aud.trend", "aud.owner", "common.actions"];
     fill(this.list, 
       h(
         "table",
         { class: "data" },
-        h("thead", null, h("tr", null, cols.map((k) => h("th", { scope: "col" }, t(k))))),
+        h("thead", null, h("tr", null, cols.map((k) => h("th", { scope: "col", class: k === "aud.sizeNow" ? "num" : null }, t(k))))),
         h(
           "tbody",
           null,
@@ -283,8 +296,8 @@ class AudiencePage {
               "tr",
               { dataset: { audience: a.name } },
               h("td", null, a.name, a.description ? h("span", { class: "muted" }, ` — ${a.description}`) : null),
-              h("td", { class: "num" }, formatNumber(a.size, lang)),
-              h("td", null, formatTime(a.sized_at, lang)),
+              h("td", { class: "num now" }, "…"),
+              h("td", { class: "trend" }),
               h("td", null, a.owner ?? "—"),
               h(
                 "td",
@@ -296,6 +309,23 @@ class AudiencePage {
           ),
         ),
       ),
+    );
+    this.trends();
+  }
+
+  /** Each saved audience's size now, and its sizes recorded after the latest runs. */
+  async trends() {
+    const lang = language();
+    await pooled(
+      this.saved.map((a) => async () => {
+        const path = `/api/v1/audiences/${encodeURIComponent(a.name)}`;
+        const [now, found] = await Promise.all([get(path), get(`${path}/sizes?limit=12`)]);
+        const row = this.list.querySelector(`tr[data-audience="${CSS.escape(a.name)}"]`);
+        if (!row) return;
+        row.querySelector("td.now").textContent = formatNumber(now.count, lang);
+        const sizes = found.sizes.map((x) => x.size).reverse();
+        fill(row.querySelector("td.trend"), sparkline(sizes, t("aud.trendLabel", { name: a.name, n: sizes.length })));
+      }),
     );
   }
 
@@ -320,7 +350,7 @@ class AudiencePage {
   }
 
   exportForm() {
-    const path = h("input", { type: "text", id: "export-path", placeholder: "/data/exports/audience.csv" });
+    const path = h("input", { type: "text", id: "export-path", placeholder: "audience.csv" });
     const format = h("select", { id: "export-format" }, h("option", { value: "csv" }, "CSV"), h("option", { value: "parquet" }, "Parquet"));
     const out = h("p", { role: "status", id: "export-status" });
     const submit = async (event) => {
