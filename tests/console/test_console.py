@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.console.support import ConsolePage
+from tests.service.support import FINAL
 
 pytestmark = pytest.mark.spark
 
@@ -141,6 +143,10 @@ def test_build_preview_save_run_and_see_members_change(ui: ConsolePage) -> None:
     expect(ui.page.locator("#run-mode")).to_have_value("task-tags")
     expect(ui.page.locator(f"#run-tag-{tag_id}")).to_be_checked()
     ui.page.get_by_role("button", name="Start run").click()
+    seen = follow_progress(ui)
+    assert "compute" in seen["phases"], seen
+    assert seen["spark"], seen  # Spark's tasks were counted while it worked
+    assert all(0 <= p <= 100 for p in seen["percent"]), seen
     expect(ui.page.locator("#job-status")).to_have_attribute(
         "data-status", "completed", timeout=RUN_TIMEOUT_MS
     )
@@ -152,6 +158,28 @@ def test_build_preview_save_run_and_see_members_change(ui: ConsolePage) -> None:
     cells = tag_row(ui, tag_id).locator("td")
     expect(cells.nth(3)).to_have_text(f"{api['matched']:,}")
     expect(cells.nth(4)).to_have_text(f"+{api['matched']:,}")
+
+
+def follow_progress(ui: ConsolePage) -> dict[str, Any]:
+    """What the progress endpoint said while the job the page follows ran (as the page
+    polls it)."""
+    ui.page.wait_for_url(re.compile(r"#/jobs/"))
+    task = ui.page.url.rsplit("/", 1)[1]
+    seen: dict[str, Any] = {"phases": set(), "spark": 0, "percent": []}
+    deadline = time.monotonic() + RUN_TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        status = ui.service.status(task)
+        if status["status"] in FINAL:
+            return seen
+        if status["run_id"]:
+            progress = ui.service.get(f"/api/v1/runs/{status['run_id']}/progress").json()
+            seen["phases"].add(progress["phase"])
+            if progress["spark"]:
+                seen["spark"] += 1
+                if progress["spark"]["percent"] is not None:
+                    seen["percent"].append(progress["spark"]["percent"])
+        time.sleep(0.1)
+    raise AssertionError(f"job {task} did not end")
 
 
 def test_revert_a_version_from_the_version_list(ui: ConsolePage) -> None:
@@ -233,20 +261,23 @@ def test_run_history_run_page_rollback_count_and_cancel(ui: ConsolePage) -> None
     )
 
 
-def test_chinese_text_throughout_and_kept_across_reloads(ui: ConsolePage) -> None:
+def test_chinese_text_keeps_what_was_typed_and_lasts_across_reloads(ui: ConsolePage) -> None:
     ui.login()
+    ui.goto("rules/1")
+    expect(ui.page.locator("#rule-problems")).to_have_text("The rules are valid.")
+    control(ui, "rules[0].conditions[0]", "value").fill("200000")
     ui.page.get_by_label("Language").select_option("zh")
-    expect(ui.page.get_by_role("heading", level=1)).to_have_text("标签")
+    expect(ui.page.get_by_role("heading", name="规则", exact=True)).to_be_visible()
     expect(ui.page.locator("nav")).to_contain_text("规则编辑")
+    expect(control(ui, "rules[0].conditions[0]", "value")).to_have_value("200000")
+    expect(ui.page.locator("#rule-problems")).to_have_text("规则有效。")
     assert ui.page.evaluate("document.documentElement.lang") == "zh-CN"
+    ui.screenshot("rule-editor-zh")
+    ui.goto("tags")
     ui.page.reload()
     expect(ui.page.get_by_role("heading", level=1)).to_have_text("标签")
     expect(tag_row(ui, 1).locator("td").nth(3)).not_to_have_text("…")
     ui.screenshot("tags-zh")
-    ui.goto("rules/1")
-    expect(ui.page.get_by_role("heading", name="规则", exact=True)).to_be_visible()
-    expect(ui.page.locator("#rule-problems")).to_have_text("规则有效。")
-    ui.screenshot("rule-editor-zh")
 
 
 def test_size_save_and_export_an_audience(ui: ConsolePage) -> None:
@@ -278,6 +309,9 @@ def test_size_save_and_export_an_audience(ui: ConsolePage) -> None:
     ui.page.get_by_role("button", name="Export", exact=True).click()
     expect(ui.page.locator("#export-status")).to_contain_text(f"Wrote {api['count']:,} users to")
     ui.screenshot("audiences")
+    ui.page.get_by_label("Language").select_option("zh")  # the page is redrawn, not reset
+    expect(ui.page.get_by_role("heading", level=1)).to_have_text("人群")
+    expect(ui.page.locator("#audience-json")).to_have_value(json.dumps(expression, indent=2))
 
 
 PAGES = ["tags", "rules/1", "rules/new", "runs", "users/user_000001", "audiences"]

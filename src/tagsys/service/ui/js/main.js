@@ -59,7 +59,7 @@ function renderBarEnd() {
 
 function changeLanguage(lang) {
   setLanguage(lang);
-  render();
+  render({ keep: true }); // the page keeps what was typed: only its text changes
   document.getElementById("language")?.focus();
 }
 
@@ -68,7 +68,7 @@ function logout() {
   location.hash = "#/login";
 }
 
-export function render() {
+export function render({ keep = false } = {}) {
   if (cleanup) cleanup();
   cleanup = null;
   let { name, params } = route();
@@ -82,7 +82,7 @@ export function render() {
   const main = clear(document.getElementById("main"));
   const page = PAGES[name];
   document.title = `${t(`title.${name}`)} · tagsys`;
-  cleanup = page.render(main, { page: name, params }) || null;
+  cleanup = page.render(main, { page: name, params, keep }) || null;
 }
 
 window.addEventListener("hashchange", () => {

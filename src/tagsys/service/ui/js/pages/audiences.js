@@ -9,10 +9,17 @@ import { loadTags } from "../tagstore.js";
 
 const OPS = ["and", "or", "not"];
 
-export function render(main) {
+// The expression being composed, kept when the page is drawn again in place (a change of
+// language).
+let draft = null;
+
+export function render(main, { keep }) {
   const page = new AudiencePage(main);
-  page.start();
-  return () => page.stop();
+  page.start(keep ? draft : null);
+  return () => {
+    if (page.root !== undefined) draft = { root: structuredClone(page.root), name: page.name?.value ?? "", description: page.description?.value ?? "" };
+    page.stop();
+  };
 }
 
 function opOf(node) {
@@ -42,7 +49,7 @@ class AudiencePage {
     this.readJsonSoon.cancel();
   }
 
-  async start() {
+  async start(saved) {
     add(this.main, h("h1", null, t("aud.title")));
     try {
       this.tags = (await loadTags()).filter((tag) => !tag.deleted);
@@ -50,8 +57,12 @@ class AudiencePage {
       add(this.main, h("p", { class: "error" }, exc.message));
       return;
     }
-    this.root = { and: this.tags.length ? [this.tags[0].tag_id] : [] };
+    this.root = saved ? saved.root : { and: this.tags.length ? [this.tags[0].tag_id] : [] };
     this.layout();
+    if (saved) {
+      this.name.value = saved.name;
+      this.description.value = saved.description;
+    }
     this.edited();
     this.loadSaved();
   }

@@ -8,15 +8,23 @@ import { language, t } from "../i18n.js";
 import { forgetTags, loadTags } from "../tagstore.js";
 import { RuleBuilder } from "./builder.js";
 
-export function render(main, { params }) {
+// What was being edited when the page was left: restored when the same page is drawn again
+// in place (a change of language), not when it is opened anew.
+let draft = null;
+
+export function render(main, { params, keep }) {
   const editor = new RuleEditor(main, params[0] || null);
-  editor.start();
-  return () => editor.stop();
+  editor.start(keep && draft && draft.tagParam === (params[0] || null) ? draft : null);
+  return () => {
+    draft = editor.draft();
+    editor.stop();
+  };
 }
 
 class RuleEditor {
   constructor(main, tagParam) {
     this.main = main;
+    this.tagParam = tagParam;
     this.tagId = tagParam && tagParam !== "new" ? Number(tagParam) : null;
     this.tag = null;
     this.validateSoon = debounce(() => this.validate(), 300);
@@ -31,7 +39,31 @@ class RuleEditor {
     this.readJsonSoon.cancel();
   }
 
-  async start() {
+  /** The unsaved state of the page. */
+  draft() {
+    if (!this.builder || !this.name) return null;
+    return {
+      tagParam: this.tagParam,
+      version: this.tag ? this.tag.version : null,
+      rules: structuredClone(this.builder.rules),
+      name: this.name.value,
+      category: this.category.value,
+      description: this.description.value,
+      active: this.active.checked,
+      comment: this.comment.value,
+    };
+  }
+
+  restore(saved) {
+    this.name.value = saved.name;
+    this.category.value = saved.category;
+    this.description.value = saved.description;
+    this.active.checked = saved.active;
+    this.comment.value = saved.comment;
+    return saved.rules;
+  }
+
+  async start(saved) {
     const status = h("p", { class: "muted", role: "status" }, t("common.loading"));
     this.head = h("div", { class: "page-head" }, h("h1", null, t("rules.title")));
     add(this.main, this.head, status);
@@ -55,7 +87,9 @@ class RuleEditor {
     if (!this.alive) return;
     status.remove();
     this.layout();
-    const rules = this.tag ? structuredClone(this.tag.rules) : [this.builder.newGroup()];
+    const version = this.tag ? this.tag.version : null;
+    const kept = saved && saved.version === version ? this.restore(saved) : null;
+    const rules = kept || (this.tag ? structuredClone(this.tag.rules) : [this.builder.newGroup()]);
     this.builder.setRules(rules.length ? rules : [this.builder.newGroup()]);
     this.writeJson();
     this.validate();
