@@ -15,6 +15,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from tagsys.errors import UsageError
+from tagsys.lake.filesystem import is_s3
 
 FORMATS = ("csv", "parquet")
 SCHEMA = pa.schema([pa.field("user_id", pa.string(), nullable=False)])
@@ -35,7 +36,7 @@ Chunk: TypeAlias = list[str] | pa.Array
 
 def write(path: str, fmt: str, chunks: Iterable[Chunk], s3_client: Any = None) -> int:
     """Write the user ids of `chunks` to `path` (a local path or s3://bucket/key); rows written."""
-    if path.startswith(("s3://", "s3a://")):
+    if is_s3(path):
         return _to_s3(path, fmt, chunks, s3_client)
     target = Path(path).expanduser().resolve()
     _check_local(target)

@@ -82,15 +82,9 @@ class ExportResult:
 
 
 @dataclass(frozen=True)
-class AudienceView:
+class AudienceView(store.SavedAudience):
     """A saved audience with its latest recorded size."""
 
-    name: str
-    expression: Any
-    owner: str | None
-    description: str | None
-    created_at: datetime
-    updated_at: datetime
     size: int | None
     sized_at: datetime | None
 
@@ -231,16 +225,10 @@ class Audiences:
 
     def _view(self, saved: store.SavedAudience) -> AudienceView:
         latest = store.size_history(bind=self.engine, name=saved.name, limit=1)
-        size = latest[0].size if latest else None
         return AudienceView(
-            saved.name,
-            saved.expression,
-            saved.owner,
-            saved.description,
-            saved.created_at,
-            saved.updated_at,
-            size,
-            latest[0].recorded_at if latest else None,
+            **vars(saved),
+            size=latest[0].size if latest else None,
+            sized_at=latest[0].recorded_at if latest else None,
         )
 
 

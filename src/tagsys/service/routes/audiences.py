@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tagsys.audiences.query import MAX_PAGE, MAX_SAMPLE, AudienceView
+from tagsys.lake.filesystem import is_s3
 from tagsys.service.context import ServiceContext, context_of
 from tagsys.service.errors import ApiError
 from tagsys.service.jobs import EXPORT_MODE
@@ -86,7 +87,7 @@ def _index(info: Any) -> dict[str, Any]:
 
 def export_target(ctx: ServiceContext, path: str) -> str:
     """s3:// as given; a local path resolved inside the export directory, never outside."""
-    if path.startswith(("s3://", "s3a://")):
+    if is_s3(path):
         return path
     root = ctx.settings.export_root
     target = (root / path).resolve()
