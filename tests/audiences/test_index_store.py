@@ -261,3 +261,67 @@ def test_random_tables_and_expressions_agree_with_brute_force(sqlite_url: str) -
         agrees()
     finally:
         engine.dispose()
+
+
+ODD_TEXTS = {"u1": "[101, 102]", "u2": '["103"]', "u3": "[\n104 ]", "u4": "[]", "u5": "[101,104]"}
+
+
+@pytest.mark.parametrize("chunk, packed_bytes", [(2, 1 << 20), (1000, 40)])
+def test_index_rows_are_read_whole_in_chunks_whatever_the_json_spacing(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, chunk: int, packed_bytes: int
+) -> None:
+    """Chunks smaller than the table, and (MariaDB) packed texts that overflow and halve,
+    still read every row once; ids come out of any JSON spacing or quoting."""
+    monkeypatch.setattr(store, "MEMBERSHIP_CHUNK", chunk)
+    monkeypatch.setattr(store, "_PACKED_MAX_BYTES", packed_bytes)
+    now = datetime.now(UTC)
+    with transaction(engine) as conn:
+        for user, text in ODD_TEXTS.items():
+            conn.execute(
+                sa.text(
+                    "INSERT INTO user_tags (user_id, tag_ids, created_time, updated_time)"
+                    " VALUES (:u, :t, :n, :n)"
+                ),
+                {"u": user, "t": text, "n": now},
+            )
+        for user in ("u2", "u5", "gone"):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO user_tags_journal (run_id, user_id, written_at, entered, exited)"
+                    " VALUES ('r1', :u, :n, '[]', '[]')"
+                ),
+                {"u": user, "n": now},
+            )
+        store.assign_ids(conn, None)
+        store.assign_ids(conn, ["r1"])
+        ids = dict(conn.execute(sa.text("SELECT user_id, idx FROM user_index")).all())
+        every = maintain.Members.of(store.membership(conn, None))
+        journaled = maintain.Members.of(store.membership(conn, ["r1"]))
+    assert set(ids) == {*ODD_TEXTS, "gone"}
+    expected = {101: {"u1", "u5"}, 102: {"u1"}, 103: {"u2"}, 104: {"u3", "u5"}}
+    assert {t: set(b) for t, b in every.by_tag.items()} == {
+        t: {ids[u] for u in users} for t, users in expected.items()
+    }
+    assert set(every.present) == {ids[u] for u in ODD_TEXTS}
+    assert set(journaled.touched) == {ids["u2"], ids["u5"], ids["gone"]}
+    assert set(journaled.present) == {ids["u2"], ids["u5"]}
+    assert {t: set(b) for t, b in journaled.by_tag.items()} == {
+        101: {ids["u5"]},
+        103: {ids["u2"]},
+        104: {ids["u5"]},
+    }
+
+
+def test_a_tag_ids_text_that_is_not_a_list_of_ids_is_named(engine: sa.Engine) -> None:
+    with transaction(engine) as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO user_tags (user_id, tag_ids, created_time, updated_time)"
+                " VALUES ('u1', '[\"vip\"]', :n, :n)"
+            ),
+            {"n": datetime.now(UTC)},
+        )
+        store.assign_ids(conn, None)
+        rows = store.membership(conn, None)
+    with pytest.raises(TagSysError, match="tag_ids is not a JSON array of ids"):
+        maintain.Members.of(rows)

@@ -6,18 +6,23 @@ from user_tags (`--mode reindex` does the same on request)."""
 
 from __future__ import annotations
 
-import json
+import array
+import itertools
 import logging
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from pyroaring import BitMap
 
 from tagsys.audiences import index as index_module
 from tagsys.audiences.expression import parse
+from tagsys.audiences.index import EMPTY
+from tagsys.errors import StoreError
 from tagsys.store import audiences as store
 from tagsys.store.db import read_transaction, transaction
 from tagsys.store.runs import RunRecord
@@ -83,18 +88,13 @@ def _rebuild(conn: sa.Connection, state: store.IndexState, started: float) -> Pu
     now = datetime.now(UTC)
     final = [r for r in store.unapplied_runs(conn) if r.effective_status(now) in FINAL]
     store.assign_ids(conn, None)
-    members: dict[int, list[int]] = {}
-    universe: list[int] = []
-    for idx, ids in store.all_rows(conn):
-        universe.append(idx)
-        for tag_id in _tags(ids):
-            members.setdefault(tag_id, []).append(idx)
-    bitmaps = {t: BitMap(m) for t, m in members.items()}
-    bitmaps[store.UNIVERSE] = BitMap(universe)
+    members = Members.of(store.membership(conn, None))
+    bitmaps = dict(members.by_tag)
+    bitmaps[store.UNIVERSE] = members.present
     previous = index_module.load(conn, None)
     for tag_id in previous.bitmaps:  # tags nobody holds any more
         bitmaps.setdefault(tag_id, BitMap())
-    return _publish(conn, state, previous, bitmaps, final, len(universe), True, started)
+    return _publish(conn, state, previous, bitmaps, final, len(members.present), True, started)
 
 
 def _apply(
@@ -104,36 +104,79 @@ def _apply(
     if not run_ids:
         return {}, 0
     store.assign_ids(conn, run_ids)
-    touched: list[int] = []
-    present: list[int] = []
-    added: dict[int, list[int]] = {}
-    for idx, ids in store.journaled_rows(conn, run_ids):
-        touched.append(idx)
-        if ids is None:
-            continue
-        present.append(idx)
-        for tag_id in _tags(ids):
-            added.setdefault(tag_id, []).append(idx)
-    affected = BitMap(touched)
+    members = Members.of(store.membership(conn, run_ids))
+    affected = members.touched
     changed: dict[int, BitMap] = {}
-    universe = (previous.universe - affected) | BitMap(present)
+    universe = (previous.universe - affected) | members.present
     if universe != previous.universe:
         changed[store.UNIVERSE] = universe
-    for tag_id in set(previous.bitmaps) | set(added):
+    for tag_id in set(previous.bitmaps) | set(members.by_tag):
         if tag_id == store.UNIVERSE:
             continue
         old = previous.members(tag_id)
-        new = (old - affected) | BitMap(added.get(tag_id, ()))
+        new = (old - affected) | members.by_tag.get(tag_id, EMPTY)
         if new != old:
             changed[tag_id] = new
     return changed, len(affected)
 
 
-def _tags(ids: str | None) -> Iterator[int]:
-    if not ids:
-        return
-    for value in json.loads(ids):
-        yield int(value)
+@dataclass(frozen=True)
+class Members:
+    """Rows read for the index, as bitmaps: every user read, those with a row, and per tag."""
+
+    touched: BitMap
+    present: BitMap
+    by_tag: dict[int, BitMap]
+
+    @classmethod
+    def of(cls, rows: pa.Table) -> Members:
+        """From (idx, tag_ids JSON text) rows, vectorised: the ids are split out of the text
+        by pyarrow and grouped by tag with numpy (a million rows in about a second)."""
+        idx = _dense(rows.column("idx"))
+        texts = rows.column("tag_ids")
+        present = idx[pc.is_valid(texts).to_numpy(zero_copy_only=False)]
+        parts = pc.split_pattern(pc.utf8_trim(texts.fill_null("[]"), "[] \n\t\r"), ",")
+        values = pc.utf8_trim(pc.list_flatten(parts), ' "\n\t\r')
+        owners = pc.list_parent_indices(parts)
+        keep = pc.not_equal(values, "")
+        try:
+            tags = pc.cast(values.filter(keep), pa.int64()).to_numpy()
+        except pa.ArrowInvalid as exc:
+            raise StoreError(
+                f"a user_tags row's tag_ids is not a JSON array of ids: {exc}"
+            ) from exc
+        users = idx[owners.filter(keep).to_numpy()]
+        order = _grouping_order(tags)
+        tags, users = tags[order], users[order]
+        starts = np.flatnonzero(np.diff(tags, prepend=tags[:1] - 1)) if tags.size else tags
+        bounds = [*starts.tolist(), int(tags.size)]
+        by_tag = {int(tags[lo]): _bitmap(users[lo:hi]) for lo, hi in itertools.pairwise(bounds)}
+        return cls(_bitmap(idx), _bitmap(present), by_tag)
+
+
+def _grouping_order(tags: np.ndarray) -> np.ndarray:
+    """An order that groups equal tag ids: a radix sort when the ids fit 16 bits (20x
+    faster than a quicksort of many repeated values)."""
+    if tags.size and tags.min() >= 0 and tags.max() <= np.iinfo(np.uint16).max:
+        small: np.ndarray = np.argsort(tags.astype(np.uint16), kind="stable")
+        return small
+    general: np.ndarray = np.argsort(tags, kind="stable")
+    return general
+
+
+def _dense(column: pa.ChunkedArray) -> np.ndarray:
+    ids = column.to_numpy()
+    if ids.size and (ids.min() < 0 or ids.max() > np.iinfo(np.uint32).max):
+        raise StoreError(
+            "a dense user id in user_index is outside 0..4294967295, the index's range: "
+            "rebuild user_index (`--mode reindex` after emptying it)"
+        )
+    dense: np.ndarray = ids.astype(np.uint32)
+    return dense
+
+
+def _bitmap(ids: np.ndarray) -> BitMap:
+    return BitMap(array.array("I", np.ascontiguousarray(ids, dtype=np.uint32).tobytes()))
 
 
 def _publish(
