@@ -154,8 +154,11 @@ def merged(frame: DataFrame, scope: TagScope, definitions: dict[int, TagInfo]) -
     from pyspark.sql import functions as F
 
     computed = F.coalesce(F.col(COMPUTED), F.array().cast("array<int>"))
-    kept = F.filter(F.col(OLD_IDS), lambda t: ~_covers(t, scope))
-    new_ids = F.array_sort(F.array_union(kept, computed))
+    if scope.all_tags and not scope.failed:
+        new_ids = computed  # every stored tag is in scope: nothing is kept (computed is sorted)
+    else:
+        kept = F.filter(F.col(OLD_IDS), lambda t: ~_covers(t, scope))
+        new_ids = F.array_sort(F.array_union(kept, computed))
     changed = ~(F.col(NEW_IDS) == F.col(OLD_IDS))
     has_row = F.col(OLD_IDS_JSON).isNotNull()
     stale = DetailFragments(definitions).stale(F.col(NEW_IDS), F.col(OLD_DETAILS_MD5))
