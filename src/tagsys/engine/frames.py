@@ -63,12 +63,16 @@ def restrict_users(frame: DataFrame, users: Sequence[str] | DataFrame | None) ->
 
 
 def user_frame(
-    spark: SparkSession, inputs: Sequence[TableInput], users: Sequence[str] | DataFrame | None
+    spark: SparkSession,
+    inputs: Sequence[TableInput],
+    users: Sequence[str] | DataFrame | None,
+    partitions: int | None = None,
 ) -> DataFrame:
     """One row per user of the population (or of the user list), with every needed column.
 
     `_dup_tables` lists the tables in which the user id appears more than once; `_in_lake`
     is false for a listed user found in no table (no tag is computed for such a user).
+    `partitions`: of the shuffle by user (None: the session's setting).
     """
     from pyspark.sql import functions as F
 
@@ -84,7 +88,8 @@ def user_frame(
     counts = [F.sum(f"_n{i}").alias(f"_n{i}") for i in range(len(inputs))]
     # Shuffled by user first: a user's rows come from different files, so Spark's map-side
     # partial aggregation (a sort of every row for first() on strings) would merge nothing.
-    grouped = union.repartition(USER).groupBy(USER).agg(*aggregates, *counts)
+    by_user = union.repartition(USER) if partitions is None else union.repartition(partitions, USER)
+    grouped = by_user.groupBy(USER).agg(*aggregates, *counts)
     duplicates = F.array_compact(
         F.array(*[F.when(F.col(f"_n{i}") > 1, F.lit(item.table)) for i, item in enumerate(inputs)])
     )
@@ -128,10 +133,13 @@ def unparsed_date_flags(columns: Sequence[LakeColumn]) -> list[Column]:
     ]
 
 
-def with_existing(computed: DataFrame, existing: DataFrame, all_users: bool) -> DataFrame:
+def with_existing(
+    computed: DataFrame, existing: DataFrame, all_users: bool, partitions: int | None = None
+) -> DataFrame:
     """Join each run user with its existing `user_tags` row (JSON text columns).
 
     Over all users, rows of users no longer in the lake take part too (their scope tags go).
+    `partitions`: those of `computed`'s shuffle by user, so that the join adds none to it.
     """
     from pyspark.sql import functions as F
 
@@ -139,6 +147,8 @@ def with_existing(computed: DataFrame, existing: DataFrame, all_users: bool) -> 
     marked = computed.withColumn(IN_RUN, F.lit(True))
     # A hash join on the stored rows: both sides arrive hashed by user id, and building a hash
     # table of one partition's stored rows is cheaper than sorting both sides (sort-merge).
+    if partitions is not None:
+        existing = existing.repartition(partitions, USER)
     joined = marked.join(existing.hint("shuffle_hash"), USER, how)
     old = F.from_json(F.col(OLD_IDS_JSON), "array<int>")
     return joined.withColumn(IN_RUN, F.coalesce(F.col(IN_RUN), F.lit(False))).withColumn(

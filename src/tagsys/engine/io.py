@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from tagsys import errors
 from tagsys.engine.frames import (
@@ -39,9 +39,11 @@ def existing_frame(
     db_url: str,
     user_ids: Sequence[str] | None,
     partitions: int,
+    stats: tuple[int, int, int] | Literal["read"] | None = "read",
 ) -> DataFrame:
-    """`user_tags` as (user_id, tag_ids JSON, tag_details JSON), read by the executors."""
-    ranges = read_ranges(db_url, user_ids, partitions)
+    """`user_tags` as (user_id, tag_ids JSON, tag_details JSON), read by the executors.
+    `stats`: the table's (rows, min id, max id) if the caller has them (see `read_ranges`)."""
+    ranges = read_ranges(db_url, user_ids, partitions, stats)
     if not ranges:
         return spark.createDataFrame([], EXISTING_SCHEMA)
     seeds = spark.createDataFrame([(lo, hi) for lo, hi in ranges], "lo long, hi long").repartition(
@@ -62,13 +64,17 @@ def existing_frame(
 
 
 def read_ranges(
-    db_url: str, user_ids: Sequence[str] | None, partitions: int
+    db_url: str,
+    user_ids: Sequence[str] | None,
+    partitions: int,
+    stats: tuple[int, int, int] | Literal["read"] | None = "read",
 ) -> list[tuple[int, int]]:
     """The id ranges the executors read, sized by row counts: one per core when there are
     enough rows to share, and at most _ROWS_PER_READ rows each at any table size."""
     from tagsys.store.writer import id_buckets, id_stats
 
-    stats = id_stats(db_url)
+    if stats == "read":
+        stats = id_stats(db_url)
     if stats is None:
         return []
     rows, low, high = stats

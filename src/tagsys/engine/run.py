@@ -135,7 +135,10 @@ def _merged_frame(
     """The run's users with computed, old and new tag sets (persisted: several actions use it)."""
     from pyspark.sql import functions as F
 
-    base = _user_frame(plan, ctx, users)
+    from tagsys.store.writer import id_stats
+
+    stored = id_stats(ctx.db_url)
+    base, partitions = _user_frame(plan, ctx, users, 0 if stored is None else stored[0])
     plan.text_dates = text_date_columns(plan.tags)  # tags lacking columns in the data are out
     if plan.own_job_tags:
         base = base.persist()  # the own-job tasks start from the same frame: read it once
@@ -158,18 +161,20 @@ def _merged_frame(
             *[f"{frames.UNPARSED}{i}" for i in range(len(flags))],
         )
     user_list = users if isinstance(users, list | tuple) else None
-    partitions = ctx.spark.sparkContext.defaultParallelism
-    existing = existing_frame(ctx.spark, ctx.db_url, user_list, partitions)
-    joined = frames.with_existing(computed, existing, all_users=users is None)
+    readers = ctx.spark.sparkContext.defaultParallelism
+    existing = existing_frame(ctx.spark, ctx.db_url, user_list, readers, stored)
+    joined = frames.with_existing(computed, existing, users is None, partitions)
     merged = frames.merged(joined, plan.scope, plan.definitions).persist()
     cached.append(merged)
     return merged
 
 
 def _user_frame(
-    plan: RunPlan, ctx: RunContext, users: Sequence[str] | DataFrame | None
-) -> DataFrame:
-    """Every lake table read once (the columns of rules and own-job tasks), one row per user."""
+    plan: RunPlan, ctx: RunContext, users: Sequence[str] | DataFrame | None, stored_rows: int
+) -> tuple[DataFrame, int]:
+    """Every lake table read once (the columns of rules and own-job tasks), one row per user,
+    and the number of partitions it is shuffled into (sized by the data: `engine.sizing`)."""
+    from tagsys.engine.sizing import shuffle_partitions
     from tagsys.lake.reader import open_snapshot, select_snapshot
 
     as_of = plan.request.as_of
@@ -183,7 +188,9 @@ def _user_frame(
         )
         for table, snapshot in snapshots.items()
     ]
-    return frames.user_frame(ctx.spark, inputs, users)
+    listed = isinstance(users, list | tuple)
+    partitions = shuffle_partitions(ctx.spark, list(opened.values()), stored_rows, listed)
+    return frames.user_frame(ctx.spark, inputs, users, partitions), partitions
 
 
 def _fail_tags_without_columns(plan: RunPlan, available: dict[str, set[str]]) -> None:
