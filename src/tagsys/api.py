@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -282,11 +283,14 @@ class TagSystemAPI:
             return
         from tagsys.audiences.maintain import catch_up
 
+        started = time.perf_counter()
         try:
             publication = catch_up(self.store_engine)
         except Exception as exc:  # the run's own outcome is already recorded
             log.warning("audience index not updated after run %s: %s", summary.run_id, exc)
             return
+        finally:  # shown with the run's phases (its record was finished before)
+            summary.phases["index"] = round(time.perf_counter() - started, 3)
         if publication is not None:
             log.info("%s", publication.render())
 

@@ -295,8 +295,8 @@ def test_index_rows_are_read_whole_in_chunks_whatever_the_json_spacing(
         store.assign_ids(conn, None)
         store.assign_ids(conn, ["r1"])
         ids = dict(conn.execute(sa.text("SELECT user_id, idx FROM user_index")).all())
-        every = maintain.Members.of(store.membership(conn, None))
-        journaled = maintain.Members.of(store.membership(conn, ["r1"]))
+        every = maintain.Members.read(store.membership(conn, None))
+        journaled = maintain.Members.read(store.membership(conn, ["r1"]))
     assert set(ids) == {*ODD_TEXTS, "gone"}
     expected = {101: {"u1", "u5"}, 102: {"u1"}, 103: {"u2"}, 104: {"u3", "u5"}}
     assert {t: set(b) for t, b in every.by_tag.items()} == {
@@ -322,6 +322,32 @@ def test_a_tag_ids_text_that_is_not_a_list_of_ids_is_named(engine: sa.Engine) ->
             {"n": datetime.now(UTC)},
         )
         store.assign_ids(conn, None)
-        rows = store.membership(conn, None)
-    with pytest.raises(TagSysError, match="tag_ids is not a JSON array of ids"):
-        maintain.Members.of(rows)
+        with pytest.raises(TagSysError, match="tag_ids is not a JSON array of ids"):
+            maintain.Members.read(store.membership(conn, None))
+
+
+@pytest.mark.parametrize("written, rebuilt", [(100, False), (200, True)])
+def test_runs_that_rewrote_most_rows_are_taken_in_by_a_rebuild(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, written: int, rebuilt: bool
+) -> None:
+    monkeypatch.setattr(maintain, "REBUILD_MIN_ROWS", 0)
+    rows = rows_of(300)
+    write_rows(engine, rows)
+    maintain.catch_up(engine)
+    now = datetime.now(UTC)
+    run = RunRecord(
+        uuid.uuid4().hex,
+        "task-all",
+        date(2024, 6, 30),
+        now,
+        now,
+        "completed",
+        None,
+        rows_written=written,
+        journal="on",
+    )
+    insert_run(bind=engine, run=run)
+    published = maintain.catch_up(engine)
+    assert published is not None and published.rebuilt is rebuilt
+    assert published.runs == [run.run_id]
+    assert "matches user_tags" in check(engine)

@@ -10,6 +10,7 @@ import array
 import itertools
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -29,6 +30,8 @@ from tagsys.store.runs import RunRecord
 
 log = logging.getLogger(__name__)
 FINAL = ("completed", "failed", "cancelled", "abandoned")
+REBUILD_MIN_ROWS = 100_000
+"""Below this many rows written, runs are always taken in from their journal."""
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,17 @@ def catch_up(engine: sa.Engine) -> Publication | None:
             return _rebuild(conn, state, started)
         journaled = [r.run_id for r in pending if r.journal == "on"]
         previous = index_module.load(conn, None)
+        if _mostly_rewritten(pending, previous):
+            return _rebuild(conn, state, started)
         bitmaps, users = _apply(conn, previous, journaled)
         return _publish(conn, state, previous, bitmaps, pending, users, False, started)
+
+
+def _mostly_rewritten(runs: list[RunRecord], previous: index_module.Snapshot) -> bool:
+    """Whether the runs wrote more rows than half the users the index holds: reading every
+    row in id order (a rebuild) is then cheaper than looking each journaled user up."""
+    written = sum(r.rows_written or 0 for r in runs)
+    return written > max(REBUILD_MIN_ROWS, len(previous.universe) // 2)
 
 
 def rebuild(engine: sa.Engine) -> Publication:
@@ -88,7 +100,7 @@ def _rebuild(conn: sa.Connection, state: store.IndexState, started: float) -> Pu
     now = datetime.now(UTC)
     final = [r for r in store.unapplied_runs(conn) if r.effective_status(now) in FINAL]
     store.assign_ids(conn, None)
-    members = Members.of(store.membership(conn, None))
+    members = Members.read(store.membership(conn, None))
     bitmaps = dict(members.by_tag)
     bitmaps[store.UNIVERSE] = members.present
     previous = index_module.load(conn, None)
@@ -104,7 +116,7 @@ def _apply(
     if not run_ids:
         return {}, 0
     store.assign_ids(conn, run_ids)
-    members = Members.of(store.membership(conn, run_ids))
+    members = Members.read(store.membership(conn, run_ids))
     affected = members.touched
     changed: dict[int, BitMap] = {}
     universe = (previous.universe - affected) | members.present
@@ -127,6 +139,22 @@ class Members:
     touched: BitMap
     present: BitMap
     by_tag: dict[int, BitMap]
+
+    @classmethod
+    def read(cls, chunks: Iterable[pa.Table]) -> Members:
+        """From the rows chunk by chunk: the driver holds one chunk's text and arrays at a
+        time, and the bitmaps (compressed) of all."""
+        touched, present, by_tag = BitMap(), BitMap(), dict[int, BitMap]()
+        for chunk in chunks:
+            part = cls.of(chunk)
+            touched |= part.touched
+            present |= part.present
+            for tag_id, users in part.by_tag.items():
+                if tag_id in by_tag:
+                    by_tag[tag_id] |= users
+                else:
+                    by_tag[tag_id] = users
+        return cls(touched, present, by_tag)
 
     @classmethod
     def of(cls, rows: pa.Table) -> Members:

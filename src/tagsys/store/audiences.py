@@ -161,18 +161,19 @@ MEMBERSHIP_CHUNK = 200_000
 _PACKED_MAX_BYTES = 64 << 20
 
 
-def membership(conn: sa.Connection, run_ids: Sequence[str] | None) -> pa.Table:
+def membership(conn: sa.Connection, run_ids: Sequence[str] | None) -> Iterator[pa.Table]:
     """(dense id, current tag_ids) of every user_tags row (None), or of every user the runs
     journaled (null tag_ids: the row is gone): rows as they are now, whatever order the runs
-    wrote in. Read in chunks of about MEMBERSHIP_CHUNK rows, each one query: ranges of
+    wrote in. Yields chunks of about MEMBERSHIP_CHUNK rows, each one query: ranges of
     user_tags ids, or per run a keyset on the journal's user ids. On MySQL a chunk arrives as
-    one packed text (see `_Packed`)."""
+    one packed text (see `_Packed`). Consume it inside `conn`'s transaction."""
     reader = _Packed(conn) if conn.dialect.name in ("mysql", "mariadb") else _Plain(conn)
     if run_ids is None:
-        parts = [part for span in _id_ranges(conn) for part in _row_chunks(reader, *span)]
+        for span in _id_ranges(conn):
+            yield from _row_chunks(reader, *span)
     else:
-        parts = [part for run_id in sorted(set(run_ids)) for part in _run_chunks(reader, run_id)]
-    return pa.concat_tables(parts) if parts else MEMBERSHIP_SCHEMA.empty_table()
+        for run_id in sorted(set(run_ids)):
+            yield from _run_chunks(reader, run_id)
 
 
 def _id_ranges(conn: sa.Connection) -> list[tuple[int, int]]:
