@@ -66,6 +66,12 @@ def write_rows(engine: sa.Engine, rows: dict[str, set[int]]) -> None:
                     for u, t in rows.items()
                 ],
             )
+    record_run(engine, rows_written=None, journal="off")  # the old rows went too: unknown
+
+
+def record_run(engine: sa.Engine, rows_written: int | None, journal: str) -> RunRecord:
+    """A completed task-all run's record (what the index takes in)."""
+    now = datetime.now(UTC)
     run = RunRecord(
         uuid.uuid4().hex,
         "task-all",
@@ -74,10 +80,11 @@ def write_rows(engine: sa.Engine, rows: dict[str, set[int]]) -> None:
         now,
         "completed",
         None,
-        rows_written=None,  # the old rows went too: unknown
-        journal="off",
+        rows_written=rows_written,
+        journal=journal,
     )
     insert_run(bind=engine, run=run)
+    return run
 
 
 def test_a_run_without_journal_rebuilds_and_counts_match(engine: sa.Engine) -> None:
@@ -334,19 +341,7 @@ def test_runs_that_rewrote_most_rows_are_taken_in_by_a_rebuild(
     rows = rows_of(300)
     write_rows(engine, rows)
     maintain.catch_up(engine)
-    now = datetime.now(UTC)
-    run = RunRecord(
-        uuid.uuid4().hex,
-        "task-all",
-        date(2024, 6, 30),
-        now,
-        now,
-        "completed",
-        None,
-        rows_written=written,
-        journal="on",
-    )
-    insert_run(bind=engine, run=run)
+    run = record_run(engine, rows_written=written, journal="on")
     published = maintain.catch_up(engine)
     assert published is not None and published.rebuilt is rebuilt
     assert published.runs == [run.run_id]
