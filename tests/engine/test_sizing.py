@@ -12,10 +12,10 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     import pytest
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 
-def _lake_frame(spark: SparkSession, folder: Path, users: int) -> frames.DataFrame:
+def _lake_frame(spark: SparkSession, folder: Path, users: int) -> DataFrame:
     rows = [(f"u{i:06d}", i % 97, f"city{i % 13}") for i in range(users)]
     spark.createDataFrame(rows, "user_id string, age int, city string").write.parquet(str(folder))
     return spark.read.parquet(str(folder))

@@ -76,7 +76,7 @@ def catch_up(engine: sa.Engine) -> Publication | None:
         journaled = [r.run_id for r in pending if r.journal == "on"]
         previous = index_module.load(conn, None)
         if _mostly_rewritten(pending, previous):
-            return _rebuild(conn, state, started)
+            return _rebuild(conn, state, started, previous)
         bitmaps, users = _apply(conn, previous, journaled)
         return _publish(conn, state, previous, bitmaps, pending, users, False, started)
 
@@ -96,14 +96,20 @@ def rebuild(engine: sa.Engine) -> Publication:
     return publication
 
 
-def _rebuild(conn: sa.Connection, state: store.IndexState, started: float) -> Publication:
+def _rebuild(
+    conn: sa.Connection,
+    state: store.IndexState,
+    started: float,
+    previous: index_module.Snapshot | None = None,
+) -> Publication:
     now = datetime.now(UTC)
     final = [r for r in store.unapplied_runs(conn) if r.effective_status(now) in FINAL]
     store.assign_ids(conn, None)
     members = Members.read(store.membership(conn, None))
     bitmaps = dict(members.by_tag)
     bitmaps[store.UNIVERSE] = members.present
-    previous = index_module.load(conn, None)
+    if previous is None:
+        previous = index_module.load(conn, None)
     for tag_id in previous.bitmaps:  # tags nobody holds any more
         bitmaps.setdefault(tag_id, BitMap())
     return _publish(conn, state, previous, bitmaps, final, len(members.present), True, started)

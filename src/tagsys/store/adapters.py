@@ -479,21 +479,27 @@ def as_text(value: str | bytes | None) -> str | None:
 
 def _parse_packed(text: bytes) -> pa.Table:
     """PACKED_READ_SQL's text as EXISTING_ROWS_SCHEMA (an unquoted empty digest is NULL)."""
+    names = ["details_md5", "user_id", "tag_ids"]
+    table = packed_csv(text, pa.schema([(n, pa.string()) for n in names]))
+    return table.select(EXISTING_ROWS_SCHEMA.names)
+
+
+def packed_csv(text: bytes, schema: pa.Schema) -> pa.Table:
+    """A server-packed CSV text (GROUP_CONCAT of quoted fields, one row a line) as `schema`:
+    an unquoted empty field is NULL, a quoted one the empty string."""
     import pyarrow.csv as csv
 
-    names = ["details_md5", "user_id", "tag_ids"]
-    table = csv.read_csv(
+    return csv.read_csv(
         pa.py_buffer(text),
-        read_options=csv.ReadOptions(column_names=names, use_threads=False),
+        read_options=csv.ReadOptions(column_names=schema.names, use_threads=False),
         parse_options=csv.ParseOptions(newlines_in_values=True),
         convert_options=csv.ConvertOptions(
-            column_types=dict.fromkeys(names, pa.string()),
+            column_types={f.name: f.type for f in schema},
             null_values=[""],
             strings_can_be_null=True,
             quoted_strings_can_be_null=False,
         ),
     )
-    return table.select(EXISTING_ROWS_SCHEMA.names)
 
 
 @contextmanager

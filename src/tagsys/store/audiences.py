@@ -13,6 +13,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from tagsys.errors import StoreError
+from tagsys.store.adapters import as_text, packed_csv
 from tagsys.store.db import Bind, engine_adapter, transaction
 from tagsys.store.runs import RunRecord, record_of
 from tagsys.store.schema import (
@@ -259,7 +260,7 @@ class _Plain:
         table = pa.table(
             [
                 pa.array([int(r[1]) for r in kept], pa.int64()),
-                pa.array([_json_text(r[2]) for r in kept], pa.string()),
+                pa.array([as_text(r[2]) for r in kept], pa.string()),
             ],
             schema=MEMBERSHIP_SCHEMA,
         )
@@ -294,38 +295,13 @@ class _Packed(_Plain):
         text = None if packed is None else bytes(cast(bytes, packed))
         if text is None or len(text) >= self.limit:  # GROUP_CONCAT cut it at the limit
             return _Chunk(keys, last, None)
-        table = _parse_membership(text)
+        table = packed_csv(text, MEMBERSHIP_SCHEMA)
         if table.num_rows != count:
             raise StoreError(
                 f"reading the audience index's rows returned {table.num_rows} of {count}: "
                 "a user_tags row with a NULL tag_ids?"
             )
         return _Chunk(keys, last, table)
-
-
-def _parse_membership(text: bytes) -> pa.Table:
-    import pyarrow.csv as csv
-
-    names = MEMBERSHIP_SCHEMA.names
-    return csv.read_csv(
-        pa.py_buffer(text),
-        read_options=csv.ReadOptions(column_names=names, use_threads=False),
-        parse_options=csv.ParseOptions(newlines_in_values=True),
-        convert_options=csv.ConvertOptions(
-            column_types={"idx": pa.int64(), "tag_ids": pa.string()},
-            null_values=[""],
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-        ),
-    )
-
-
-def _json_text(value: object) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bytes):
-        return value.decode()
-    return json.dumps(value)
 
 
 def publish(
