@@ -58,6 +58,8 @@ def test_task_all_equals_reference_and_rerun_writes_nothing(
 
     again = shop.run(shop.request("task-all", as_of=AS_OF))
     assert (again.rows_inserted, again.rows_updated) == (0, 0)
+    assert _job_call_sites(shop, summary.run_id) & {"io.py"}, "the first run's writers ran"
+    assert not _job_call_sites(shop, again.run_id) & {"io.py"}, "no candidate: no writer task"
     dry = shop.run(shop.request("task-all", as_of=AS_OF, dry_run=True))
     assert dry.rows_updated == 0, "stored details must match their text form: no candidates"
     assert again.rows_unchanged == len(expected)
@@ -65,6 +67,17 @@ def test_task_all_equals_reference_and_rerun_writes_nothing(
     assert {u: r.updated_time for u, r in after.items()} == {
         u: r.updated_time for u, r in rows.items()
     }
+
+
+def _job_call_sites(api: TagSystemAPI, run_id: str) -> set[str]:
+    """The source files whose actions started the Spark stages of run `run_id`."""
+    tracker = api.spark.sparkContext.statusTracker()
+    stages = [
+        tracker.getStageInfo(stage)
+        for job in tracker.getJobIdsForGroup(run_id)
+        for stage in (tracker.getJobInfo(job).stageIds if tracker.getJobInfo(job) else [])
+    ]
+    return {Path(s.name.split(" at ")[-1].split(":")[0]).name for s in stages if s is not None}
 
 
 def test_as_of_moves_relative_dates_and_partition(shop: TagSystemAPI, shop_lake: Path) -> None:
@@ -171,6 +184,8 @@ def test_renamed_tag_refreshes_details_once(shop: TagSystemAPI) -> None:
     assert all(rows[u].tag_details[101]["tag_name"] == '大客户 "VIP"' for u in holders)
     again = shop.run(shop.request("task-all", as_of=AS_OF))
     assert (again.rows_inserted, again.rows_updated) == (0, 0)
+    assert _job_call_sites(shop, summary.run_id) & {"io.py"}, "the first run's writers ran"
+    assert not _job_call_sites(shop, again.run_id) & {"io.py"}, "no candidate: no writer task"
     dry = shop.run(shop.request("task-all", as_of=AS_OF, dry_run=True))
     assert dry.rows_updated == 0, "stored details must match their text form: no candidates"
 

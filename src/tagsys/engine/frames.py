@@ -262,8 +262,9 @@ def _lookup(entries: dict[int, str]) -> Callable[[Column], Column]:
 
 
 def stats_row(frame: DataFrame, unparsed_columns: int = 0) -> dict[str, int]:
-    """Run-wide counts in one aggregation over the merged frame (and `_unparsed_i`: values of
-    the i-th text date column that are not dates)."""
+    """Run-wide counts in one aggregation over the merged frame: users evaluated, users
+    duplicated in the lake, existing rows, candidate rows (that may change), and `_unparsed_i`
+    (values of the i-th text date column that are not dates)."""
     from pyspark.sql import functions as F
 
     unparsed = [F.sum(f"{UNPARSED}{i}").alias(f"{UNPARSED}{i}") for i in range(unparsed_columns)]
@@ -272,6 +273,7 @@ def stats_row(frame: DataFrame, unparsed_columns: int = 0) -> dict[str, int]:
         F.sum(F.col(IN_RUN).cast("long")).alias("users_evaluated"),
         F.sum((F.size(DUPLICATE) > 0).cast("long")).alias("duplicates"),
         F.sum(has_row.cast("long")).alias("existing_rows"),
+        F.sum(F.col(CANDIDATE).cast("long")).alias("candidates"),
         *unparsed,
     ).first()
     return {k: int(v or 0) for k, v in row.asDict().items()} if row else {}

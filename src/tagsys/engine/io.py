@@ -136,6 +136,9 @@ def write_candidates(
     )
     if writers is not None:
         rows = rows.repartition(writers)
+    # In user-id order, each load chunk fills the unique key's and the journal's primary
+    # key's pages one after another instead of touching pages all over both indexes.
+    rows = rows.sortWithinPartitions(USER)
 
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa

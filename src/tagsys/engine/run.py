@@ -235,6 +235,8 @@ def _write(
 
     from tagsys.store.writer import WriteRequest, max_concurrent_writers
 
+    if not stats["candidates"]:  # nothing can change: no writer needs to look
+        return 0, 0, stats["existing_rows"]
     request = WriteRequest(
         db_url=ctx.db_url,
         scope=plan.scope,
