@@ -115,14 +115,27 @@ def _split(bounds: tuple[int, int], partitions: int) -> list[tuple[int, int]]:
     return [(lo + i * step, min(hi, lo + (i + 1) * step - 1)) for i in range(count)]
 
 
-def write_candidates(
-    candidates: DataFrame, request: WriteRequest, writers: int | None
-) -> WriteCounts:
+def in_key_ranges(rows: DataFrame, writers: int | None) -> DataFrame:
+    """`rows` as the writers take them: each partition a range of user ids, in user-id order.
+
+    Inserts then fill the pages of `user_tags`' unique key and of the journal's keys one range
+    after another, instead of every partition sweeping the whole of each index (which, once an
+    index outgrows the database's buffer pool, reads it from disk once per partition), and
+    concurrent writers lock disjoint ranges. `writers` caps how many partitions write (1 for
+    SQLite); None keeps as many as Spark has.
+    """
+    if writers is not None:
+        rows = rows.repartition(writers)
+    else:
+        rows = rows.repartitionByRange(rows.rdd.getNumPartitions(), USER)
+    return rows.sortWithinPartitions(USER)
+
+
+def write_candidates(candidates: DataFrame, request: WriteRequest) -> WriteCounts:
     """Write every candidate row from the executors, partition by partition; sum the counts.
 
     Users that had a row are merged under row locks; rows of users that had none come
-    prepared from Spark and are bulk-inserted (see `write_partition`). `writers` caps how
-    many partitions write (1 for SQLite); None keeps Spark's partitions.
+    prepared from Spark and are bulk-inserted (see `write_partition`).
     """
     from pyspark.sql import functions as F
 
@@ -134,11 +147,6 @@ def write_candidates(
         F.col(NEW_IDS_JSON).alias("tag_ids"),
         F.col(NEW_DETAILS_JSON).alias("tag_details"),
     )
-    if writers is not None:
-        rows = rows.repartition(writers)
-    # In user-id order, each load chunk fills the unique key's and the journal's primary
-    # key's pages one after another instead of touching pages all over both indexes.
-    rows = rows.sortWithinPartitions(USER)
 
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa

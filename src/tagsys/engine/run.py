@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from tagsys.engine import frames
-from tagsys.engine.io import existing_frame, product_errors, write_candidates
+from tagsys.engine.io import existing_frame, in_key_ranges, product_errors, write_candidates
 from tagsys.engine.plan import (
     RunPlan,
     RunRequest,
@@ -246,9 +246,10 @@ def _write(
         dry_run=written_at is None,
         run_id=run_id,
     )
-    candidates = frames.with_new_rows(frame.where(F.col(frames.CANDIDATE)), plan.definitions)
     writers = max_concurrent_writers(ctx.db_url) or ctx.write_partitions
-    counts = write_candidates(candidates, request, writers)
+    needed = [frames.USER, frames.COMPUTED, frames.NEW_IDS, frames.HAS_ROW]
+    ranges = in_key_ranges(frame.where(F.col(frames.CANDIDATE)).select(*needed), writers)
+    counts = write_candidates(frames.with_new_rows(ranges, plan.definitions), request)
     untouched = stats["existing_rows"] - counts.updated
     return counts.inserted, counts.updated, untouched
 
