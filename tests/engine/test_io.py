@@ -34,7 +34,9 @@ def test_ranges_cover_the_ids_once_in_bounded_pieces(
     assert all(a[1] + 1 == b[0] for a, b in pairwise(split))
 
 
-@pytest.mark.parametrize("writers", [None, 1], ids=["server", "one writer (SQLite)"])
+@pytest.mark.parametrize(
+    "writers", [None, 3, 1], ids=["server", "TAGSYS_WRITE_PARTITIONS=3", "one writer (SQLite)"]
+)
 def test_writers_get_disjoint_user_ranges_each_in_order(
     spark: SparkSession, writers: int | None
 ) -> None:
@@ -48,7 +50,7 @@ def test_writers_get_disjoint_user_ranges_each_in_order(
         if part
     ]
 
-    assert len(parts) == (6 if writers is None else 1)
+    assert len(parts) == (writers or 6)
     assert all(part == sorted(part) for part in parts)
     assert all(a[-1] < b[0] for a, b in pairwise(parts)), "ranges overlap or are out of order"
     assert sorted(u for part in parts for u in part) == sorted(users)

@@ -121,14 +121,11 @@ def in_key_ranges(rows: DataFrame, writers: int | None) -> DataFrame:
     Inserts then fill the pages of `user_tags`' unique key and of the journal's keys one range
     after another, instead of every partition sweeping the whole of each index (which, once an
     index outgrows the database's buffer pool, reads it from disk once per partition), and
-    concurrent writers lock disjoint ranges. `writers` caps how many partitions write (1 for
-    SQLite); None keeps as many as Spark has.
+    concurrent writers lock disjoint ranges. `writers`: how many partitions write (1 for
+    SQLite, else `TAGSYS_WRITE_PARTITIONS`); None keeps as many as Spark has.
     """
-    if writers is not None:
-        rows = rows.repartition(writers)
-    else:
-        rows = rows.repartitionByRange(rows.rdd.getNumPartitions(), USER)
-    return rows.sortWithinPartitions(USER)
+    count = writers if writers is not None else rows.rdd.getNumPartitions()
+    return rows.repartitionByRange(count, USER).sortWithinPartitions(USER)
 
 
 def write_candidates(candidates: DataFrame, request: WriteRequest) -> WriteCounts:
