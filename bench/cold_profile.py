@@ -1,6 +1,6 @@
 """Cold CLI runs under Spark's event log: where a new process's task-all spends its time.
 
-    python bench/cold_profile.py --users 1000000 --tags 50 --db mysql+pymysql://root@127.0.0.1:3306/tagsys_bench_cold [--pairs 2] [--conf k=v]
+    python bench/cold_profile.py --users 1000000 --tags 50 --db mysql+pymysql://root@127.0.0.1:3306/tagsys_bench_cold [--pairs 2] [--conf k=v] [--keep-db]
 
 Each pair empties `user_tags`, then runs `tagsys --mode task-all` twice in new processes (a
 first run, then an unchanged re-run), with the CLI's own defaults (1 GB driver heap). Prints
@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", required=True, help="MySQL URL (the database is recreated)")
     parser.add_argument("--pairs", type=int, default=1)
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--keep-db", action="store_true", help="leave the database for study")
     args = parser.parse_args(argv)
     conf = dict(item.split("=", 1) for item in args.conf)
     lake, _ = ensure_lake(args.users, 42, AS_OF)
@@ -82,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             cold_run(f"first{index}", args.db, lake, work, conf)
             cold_run(f"unchanged{index}", args.db, lake, work, conf)
     finally:
-        store.drop(args.db)
+        if not args.keep_db:
+            store.drop(args.db)
         shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -31,15 +31,21 @@ AS_OF = date(2025, 6, 30)
 
 
 def stage_summary(log_dir: Path) -> list[dict[str, Any]]:
-    """Completed stages from the event log: name, wall, task run/CPU seconds, shuffle MB."""
+    """Completed stages from the event log: name, start (seconds after the application's),
+    wall, task run/CPU seconds, shuffle MB."""
     stages = []
+    app_start = None
     for path in sorted(p for p in log_dir.rglob("*") if p.is_file()):
         for line in path.read_text(errors="replace").splitlines():
             try:
                 event = json.loads(line)
             except ValueError:  # a compressed or partial event-log file
                 continue
-            if not isinstance(event, dict) or event.get("Event") != "SparkListenerStageCompleted":
+            if not isinstance(event, dict):
+                continue
+            if event.get("Event") == "SparkListenerApplicationStart":
+                app_start = event.get("Timestamp")
+            if event.get("Event") != "SparkListenerStageCompleted":
                 continue
             info = event["Stage Info"]
             accumulated = {a["Name"]: a.get("Value") for a in info.get("Accumulables", [])}
@@ -48,6 +54,7 @@ def stage_summary(log_dir: Path) -> list[dict[str, Any]]:
                     "stage": info["Stage ID"],
                     "name": info["Stage Name"][:60],
                     "tasks": info["Number of Tasks"],
+                    "at_s": round((info["Submission Time"] - (app_start or 0)) / 1000, 2),
                     "wall_s": round((info["Completion Time"] - info["Submission Time"]) / 1000, 2),
                     "run_s": round(
                         _number(accumulated, "internal.metrics.executorRunTime") / 1000, 2

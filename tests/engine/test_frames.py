@@ -21,8 +21,8 @@ TRICKY = {
 }
 
 
-def _md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()
+def _sha1(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
 
 
 def _spaced(ids: list[int]) -> str:
@@ -56,14 +56,14 @@ def test_a_row_is_stale_unless_its_details_are_the_current_definitions(
     current = details_json({t: TRICKY[t].as_detail() for t in ids})
     renamed = current.replace("VIP客户", "VIP")
     rows = [
-        ("writer's own text", ids, _md5(current)),
-        ("MySQL 8's text", ids, _md5(_spaced(ids))),
-        ("renamed tag", ids, _md5(renamed)),
+        ("writer's own text", ids, _sha1(current)),
+        ("MySQL 8's text", ids, _sha1(_spaced(ids))),
+        ("renamed tag", ids, _sha1(renamed)),
         ("null details", ids, None),
-        ("empty row", [], _md5("{}")),
+        ("empty row", [], _sha1("{}")),
     ]
-    frame = spark.createDataFrame(rows, "case string, ids array<int>, md5 string")
-    stale = DetailFragments(TRICKY).stale(F.col("ids"), F.col("md5"))
+    frame = spark.createDataFrame(rows, "case string, ids array<int>, digest string")
+    stale = DetailFragments(TRICKY).stale(F.col("ids"), F.col("digest"))
 
     got = {r["case"]: r["stale"] for r in frame.select("case", stale.alias("stale")).collect()}
     assert got == {

@@ -47,7 +47,7 @@ def test_the_join_with_stored_rows_reuses_the_lake_sides_partitioning(
     users = frames.user_frame(spark, inputs, None, partitions=7)
     stored = spark.createDataFrame(
         [("u000001", "[1]", "x"), ("gone", "[2]", "y")],
-        f"{frames.USER} string, {frames.OLD_IDS_JSON} string, {frames.OLD_DETAILS_MD5} string",
+        f"{frames.USER} string, {frames.OLD_IDS_JSON} string, {frames.OLD_DETAILS_DIGEST} string",
     )
     computed = users.select(frames.USER, frames.DUPLICATE)
     joined = frames.with_existing(computed, stored, all_users=True, partitions=7)

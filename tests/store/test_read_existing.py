@@ -31,8 +31,8 @@ def _insert(url: str, rows: list[tuple[str, str, str | None]]) -> None:
         engine.dispose()
 
 
-def _md5(text: str | None) -> str | None:
-    return None if text is None else hashlib.md5(text.encode()).hexdigest()
+def _sha1(text: str | None) -> str | None:
+    return None if text is None else hashlib.sha1(text.encode()).hexdigest()
 
 
 def _rows(count: int) -> list[tuple[str, str, str | None]]:
@@ -46,14 +46,14 @@ def _rows(count: int) -> list[tuple[str, str, str | None]]:
 def _read_all(url: str) -> dict[str, tuple[str, str | None]]:
     low, high = id_bounds(url) or (0, 0)
     batch = read_existing_partition(url, low, high)
-    return {r["user_id"]: (r["tag_ids"], r["details_md5"]) for r in batch.to_pylist()}
+    return {r["user_id"]: (r["tag_ids"], r["details_digest"]) for r in batch.to_pylist()}
 
 
 def test_every_row_comes_back_exactly(migrated_url: str) -> None:
     rows = _rows(500)
     _insert(migrated_url, rows)
 
-    assert _read_all(migrated_url) == {u: (i, _md5(d)) for u, i, d in rows}
+    assert _read_all(migrated_url) == {u: (i, _sha1(d)) for u, i, d in rows}
 
 
 @pytest.mark.mariadb
@@ -66,7 +66,7 @@ def test_mysql_reads_a_range_in_smaller_texts_when_one_would_be_too_long(
     monkeypatch.setattr(MySQLAdapter, "PACKED_READ_IDS", 128)
     monkeypatch.setattr(MySQLAdapter, "PACKED_READ_MAX_BYTES", 500)  # ~8 rows a text
 
-    assert _read_all(mariadb_url) == {u: (i, _md5(d)) for u, i, d in rows}
+    assert _read_all(mariadb_url) == {u: (i, _sha1(d)) for u, i, d in rows}
 
     monkeypatch.setattr(MySQLAdapter, "PACKED_READ_MAX_BYTES", 40)  # not even one row
     with pytest.raises(StoreError, match="too large to read"):

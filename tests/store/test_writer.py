@@ -311,17 +311,17 @@ def test_partitions_read_back_by_id_range(migrated_url: str) -> None:
     assert high - low == 9
     together = pa.Table.from_batches([first, second])
     assert sorted(together.column("user_id").to_pylist()) == sorted(f"u{i}" for i in range(10))
-    # The details come back as the MD5 of the stored text (the database's own on MySQL).
+    # The details come back as the SHA-1 of the stored text (the database's own on MySQL).
     assert some.to_pylist() == [
         {
             "user_id": "u3",
             "tag_ids": "[1]",
-            "details_md5": _md5('{"1":{"tag_name":"高净值用户","tag_category":"财富"}}'),
+            "details_digest": _sha1('{"1":{"tag_name":"高净值用户","tag_category":"财富"}}'),
         },
         {
             "user_id": "u4",
             "tag_ids": "[2]",
-            "details_md5": _md5('{"2":{"tag_name":"VIP客户","tag_category":"价值"}}'),
+            "details_digest": _sha1('{"2":{"tag_name":"VIP客户","tag_category":"价值"}}'),
         },
     ]
     assert writer.read_existing_partition(migrated_url, low, high, []).num_rows == 0
@@ -340,8 +340,8 @@ def test_written_at_default_zone_matters_not(migrated_url: str, engine: sa.Engin
     assert read_user_tags(bind=engine)["u1"].created_time == naive_utc.replace(tzinfo=UTC)
 
 
-def _md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()
+def _sha1(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
 
 
 @pytest.mark.parametrize("batch_size", [1, 2, 100])

@@ -25,7 +25,7 @@ USER = "user_id"
 COMPUTED = "computed"
 OLD_IDS = "old_ids"
 OLD_IDS_JSON = "tag_ids"
-OLD_DETAILS_MD5 = "details_md5"
+OLD_DETAILS_DIGEST = "details_digest"
 NEW_IDS = "new_ids"
 NEW_IDS_JSON = "new_tag_ids"
 NEW_DETAILS_JSON = "new_tag_details"
@@ -171,13 +171,13 @@ def merged(frame: DataFrame, scope: TagScope, definitions: dict[int, TagInfo]) -
         new_ids = F.array_sort(F.array_union(kept, computed))
     changed = ~(F.col(NEW_IDS) == F.col(OLD_IDS))
     has_row = F.col(OLD_IDS_JSON).isNotNull()
-    stale = DetailFragments(definitions).stale(F.col(NEW_IDS), F.col(OLD_DETAILS_MD5))
+    stale = DetailFragments(definitions).stale(F.col(NEW_IDS), F.col(OLD_DETAILS_DIGEST))
     return (
         frame.withColumn(COMPUTED, computed)
         .withColumn(NEW_IDS, new_ids)
         .withColumn(CANDIDATE, F.when(changed, F.lit(True)).when(has_row, stale).otherwise(False))
         .withColumn(HAS_ROW, has_row)
-        .drop(OLD_IDS_JSON, OLD_DETAILS_MD5)
+        .drop(OLD_IDS_JSON, OLD_DETAILS_DIGEST)
     )
 
 
@@ -232,7 +232,7 @@ class DetailFragments:
         whole = F.concat(F.lit("{"), F.array_join(parts, joiner), F.lit("}"))
         return F.when(F.size(F.array_compact(parts)) == F.size(ids), whole)
 
-    def stale(self, ids: Column, stored_md5: Column) -> Column:
+    def stale(self, ids: Column, stored_digest: Column) -> Column:
         """True unless the stored details are exactly the current definitions of `ids`.
 
         A row whose kept (out-of-scope) tag has an older detail also tests true: that only
@@ -240,9 +240,9 @@ class DetailFragments:
         """
         from pyspark.sql import functions as F
 
-        stored = F.coalesce(stored_md5, F.lit(""))
+        stored = F.coalesce(stored_digest, F.lit(""))
         matches = [
-            F.coalesce(F.md5(self.text(ids, compact)) == stored, F.lit(False))
+            F.coalesce(F.sha1(self.text(ids, compact)) == stored, F.lit(False))
             for compact in (True, False)
         ]
         return ~(matches[0] | matches[1])

@@ -16,7 +16,7 @@ from tagsys.engine.frames import (
     COMPUTED,
     NEW_DETAILS_JSON,
     NEW_IDS_JSON,
-    OLD_DETAILS_MD5,
+    OLD_DETAILS_DIGEST,
     OLD_IDS_JSON,
     USER,
 )
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from tagsys.store.writer import WriteCounts, WriteRequest
 
-EXISTING_SCHEMA = f"{USER} string, {OLD_IDS_JSON} string, {OLD_DETAILS_MD5} string"
+EXISTING_SCHEMA = f"{USER} string, {OLD_IDS_JSON} string, {OLD_DETAILS_DIGEST} string"
 COUNTS_SCHEMA = "inserted long, updated long, unchanged long"
 _ROWS_PER_READ = 200_000
 _MIN_ROWS_PER_READ = 50_000

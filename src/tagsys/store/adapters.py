@@ -56,9 +56,10 @@ JOURNAL_COLUMNS = (
 _JOURNAL_LIST = ", ".join(JOURNAL_COLUMNS)
 
 EXISTING_ROWS_SCHEMA = pa.schema(
-    [("user_id", pa.string()), ("tag_ids", pa.string()), ("details_md5", pa.string())]
+    [("user_id", pa.string()), ("tag_ids", pa.string()), ("details_digest", pa.string())]
 )
-"""What the engine reads of existing rows: the ids, and only a digest of the (large) details."""
+"""What the engine reads of existing rows: the ids, and only a digest of the (large) details:
+its SHA-1 (see `details_digest`)."""
 
 
 class StoreAdapter:
@@ -79,9 +80,9 @@ class StoreAdapter:
     INSERT_NEW_SQL: ClassVar[str] = ""
     """Insert rows of users believed to have none; a row that exists after all is left alone."""
     READ_RANGE_SQL: ClassVar[str] = ""
-    """Existing rows by id range: user_id, tag_ids and tag_details (or its MD5, see below)."""
+    """Existing rows by id range: user_id, tag_ids and tag_details (or its SHA-1, see below)."""
     DIGESTS_IN_SQL: ClassVar[bool] = False
-    """True when READ_RANGE_SQL returns MD5(tag_details) itself, else the reader hashes."""
+    """True when READ_RANGE_SQL returns SHA1(tag_details) itself, else the reader hashes."""
     ID_STATS_SQL: ClassVar[str] = "SELECT COUNT(*), MIN(id), MAX(id) FROM user_tags"
     ID_BUCKETS_SQL: ClassVar[str] = (
         "SELECT (id - {low}) / {width} AS bucket, COUNT(*) FROM user_tags"
@@ -146,7 +147,7 @@ class StoreAdapter:
         columns = list(zip(*found, strict=True)) if found else [(), (), ()]
         users, ids, details = ([as_text(v) for v in column] for column in columns)
         if not self.DIGESTS_IN_SQL:
-            details = [None if d is None else hashlib.md5(d.encode()).hexdigest() for d in details]
+            details = [details_digest(d) for d in details]
         arrays = [pa.array(column, pa.string()) for column in (users, ids, details)]
         return pa.Table.from_arrays(arrays, schema=EXISTING_ROWS_SCHEMA)
 
@@ -267,7 +268,7 @@ class MySQLAdapter(StoreAdapter):
         + ", ".join(f"{c} = VALUES({c})" for c in JOURNAL_COLUMNS[2:])
     )
     READ_RANGE_SQL = (
-        "SELECT user_id, tag_ids, MD5(tag_details) FROM user_tags"
+        "SELECT user_id, tag_ids, SHA1(tag_details) FROM user_tags"
         " WHERE id >= %s AND id <= %s{filter} ORDER BY id"
     )
     DIGESTS_IN_SQL = True
@@ -291,7 +292,7 @@ class MySQLAdapter(StoreAdapter):
     # one costs PyMySQL seconds of Python.
     PACKED_READ_SQL = """
         SELECT COUNT(*), CAST(GROUP_CONCAT(
-            IFNULL(MD5(tag_details), ''), ',"', REPLACE(user_id, '"', '""'), '","',
+            IFNULL(SHA1(tag_details), ''), ',"', REPLACE(user_id, '"', '""'), '","',
             REPLACE(tag_ids, '"', '""'), '"' SEPARATOR '\n') AS BINARY)
         FROM user_tags WHERE id >= %s AND id <= %s
     """
@@ -461,6 +462,13 @@ class MySQLAdapter(StoreAdapter):
             conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": self.MIGRATION_LOCK})
 
 
+def details_digest(text: str | None) -> str | None:
+    """The SHA-1 (hex) of a tag_details text as MySQL's SHA1() gives it: what a run compares
+    stored details by. SHA-1, not MD5: MariaDB's MD5() took 1.0 s of server CPU per 1M rows of
+    ~600 bytes here, SHA1() 0.2 s (a plain scan 1.0 s), and the JVM's is as fast."""
+    return None if text is None else hashlib.sha1(text.encode()).hexdigest()
+
+
 def text_md5(text: str | None) -> str | None:
     """The MD5 (hex) of a text as MySQL's MD5() gives it: the journal keeps a row's after
     details as this digest (the rows hold the text itself)."""
@@ -479,7 +487,7 @@ def as_text(value: str | bytes | None) -> str | None:
 
 def _parse_packed(text: bytes) -> pa.Table:
     """PACKED_READ_SQL's text as EXISTING_ROWS_SCHEMA (an unquoted empty digest is NULL)."""
-    names = ["details_md5", "user_id", "tag_ids"]
+    names = ["details_digest", "user_id", "tag_ids"]
     table = packed_csv(text, pa.schema([(n, pa.string()) for n in names]))
     return table.select(EXISTING_ROWS_SCHEMA.names)
 

@@ -483,7 +483,7 @@ def read_existing_partition(
     db_url: str, lo_id: int, hi_id: int, user_ids: list[str] | None = None
 ) -> pa.RecordBatch:
     """Rows with lo_id <= id <= hi_id (optionally only `user_ids`): user id, tag_ids text and
-    the MD5 of the tag_details text (what the engine compares; the writer reads the text)."""
+    the SHA-1 of the tag_details text (what the engine compares; the writer reads the text)."""
     engine = _engine(db_url)
     adapter = engine_adapter(engine)
 
