@@ -100,3 +100,35 @@ def test_per_tag_counts_match_a_plain_python_count(spark: SparkSession) -> None:
                 expected[(tag, kind)] = expected.get((tag, kind), 0) + 1
 
     assert frames.per_tag_counts(frame) == expected
+
+
+def test_per_tag_counts_match_python_on_random_sets(spark: SparkSession) -> None:
+    """Any ids a stored row may hold (negative, 0, the 32-bit extremes) decode exactly."""
+    import random
+
+    from tagsys.engine import frames
+
+    pool = [-(2**31), -7, 0, 1, 2, 3, 50, 2**31 - 1]
+    rng = random.Random(15)
+    rows = []
+    for _ in range(300):
+        computed = sorted(rng.sample(pool, rng.randint(0, 4)))
+        old = sorted(rng.sample(pool, rng.randint(0, 4)))
+        kept = [t for t in old if t < 0]  # outside this run's scope
+        rows.append((computed, old, sorted(set(computed) | set(kept))))
+    frame = spark.createDataFrame(
+        rows,
+        f"{frames.COMPUTED} array<int>, {frames.OLD_IDS} array<int>, {frames.NEW_IDS} array<int>",
+    )
+    expected: dict[tuple[int, int], int] = {}
+    for computed, old, new in rows:
+        changed = bool(old) and new != old
+        for kind, tags in (
+            (frames.MATCHED, computed),
+            (frames.ADDED, set(new) - set(old) if changed else set(new) if not old else ()),
+            (frames.REMOVED, set(old) - set(new) if changed else ()),
+        ):
+            for tag in tags:
+                expected[(tag, kind)] = expected.get((tag, kind), 0) + 1
+
+    assert frames.per_tag_counts(frame) == expected
