@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
@@ -13,6 +14,9 @@ from tagsys.store.adapters import MySQLAdapter
 from tagsys.store.db import create_store_engine
 from tagsys.store.migrate import upgrade
 from tagsys.store.writer import id_bounds, read_existing_partition
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 TRICKY_IDS = ['say "hi"', "a,b", "line\nbreak", "back\\slash", "", "财富", "tab\tx", '"', ",\n"]
 
@@ -131,3 +135,26 @@ def test_ranges_over_a_dense_head_and_a_sparse_tail_hold_at_most_a_step(
     assert len(ranges) <= 6, ranges
     assert ranges[0][0] == 1 and ranges[-1][1] == max(ids)
     assert all(a[1] + 1 == b[0] for a, b in pairwise(ranges))
+
+
+def test_the_executors_read_every_row_once_from_ranges_numbered_in_the_jvm(
+    migrated_url: str, spark: SparkSession
+) -> None:
+    from tagsys.engine.io import existing_frame
+
+    empty = existing_frame(spark, migrated_url, None, 3)
+    assert empty.collect() == [] and empty.schema == _existing_schema(spark)
+    _insert(migrated_url, _rows(500))
+
+    frame = existing_frame(spark, migrated_url, None, 3)
+    got = [(r["user_id"], (r["tag_ids"], r["details_digest"])) for r in frame.collect()]
+
+    assert len(got) == len(dict(got)) and dict(got) == _read_all(migrated_url)
+    plan = frame._jdf.queryExecution().executedPlan().toString()
+    assert "Range" in plan and "Exchange" not in plan, "no shuffle of seeds before the reads"
+
+
+def _existing_schema(spark: SparkSession) -> object:
+    from tagsys.engine.io import EXISTING_SCHEMA
+
+    return spark.createDataFrame([], EXISTING_SCHEMA).schema

@@ -45,22 +45,30 @@ def existing_frame(
     `stats`: the table's (rows, min id, max id) if the caller has them (see `read_ranges`)."""
     ranges = read_ranges(db_url, user_ids, partitions, stats)
     if not ranges:
-        return spark.createDataFrame([], EXISTING_SCHEMA)
-    seeds = spark.createDataFrame([(lo, hi) for lo, hi in ranges], "lo long, hi long").repartition(
-        len(ranges)
-    )
+        return _no_rows(spark)
     users = list(user_ids) if user_ids is not None else None
 
     def read(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from tagsys.store.writer import read_existing_partition
 
         for batch in batches:
-            for lo, hi in zip(
-                batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True
-            ):
+            for index in batch.column(0).to_pylist():
+                lo, hi = ranges[index]
                 yield read_existing_partition(db_url, lo, hi, users)
 
-    return seeds.mapInArrow(read, EXISTING_SCHEMA)
+    # One task per range, numbered by the JVM: no Python job has to run before the reads (on
+    # a cold start the Python workers then start alongside the lake's tasks, not before them).
+    return spark.range(0, len(ranges), 1, len(ranges)).mapInArrow(read, EXISTING_SCHEMA)
+
+
+def _no_rows(spark: SparkSession) -> DataFrame:
+    """An empty frame of EXISTING_SCHEMA made in the JVM (no task, no Python worker)."""
+    from pyspark.sql import functions as F
+
+    columns = [
+        F.lit(None).cast("string").alias(c) for c in (USER, OLD_IDS_JSON, OLD_DETAILS_DIGEST)
+    ]
+    return spark.range(0).select(*columns)
 
 
 def read_ranges(
