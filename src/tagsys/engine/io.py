@@ -62,13 +62,8 @@ def existing_frame(
 
 
 def _no_rows(spark: SparkSession) -> DataFrame:
-    """An empty frame of EXISTING_SCHEMA made in the JVM (no task, no Python worker)."""
-    from pyspark.sql import functions as F
-
-    columns = [
-        F.lit(None).cast("string").alias(c) for c in (USER, OLD_IDS_JSON, OLD_DETAILS_DIGEST)
-    ]
-    return spark.range(0).select(*columns)
+    """An empty frame of EXISTING_SCHEMA over an RDD of no partitions: no task, no Python worker."""
+    return spark.createDataFrame(spark.sparkContext.emptyRDD(), EXISTING_SCHEMA)
 
 
 def read_ranges(
