@@ -132,3 +132,41 @@ def test_per_tag_counts_match_python_on_random_sets(spark: SparkSession) -> None
                 expected[(tag, kind)] = expected.get((tag, kind), 0) + 1
 
     assert frames.per_tag_counts(frame) == expected
+
+
+def test_revised_rows_are_counted_and_without_them_no_change_is_exploded(
+    spark: SparkSession,
+) -> None:
+    from pyspark.sql import functions as F
+
+    from tagsys.engine import frames
+
+    rows = [  # computed, old ids, new ids
+        ([1, 2], [], [1, 2]),  # first tags: not revised
+        ([1], [1, 3], [1]),
+        ([2], [1], [1, 2]),
+        ([1, 2], [1, 2], [1, 2]),  # unchanged
+        ([], [2], []),
+    ]
+    schema = (
+        f"{frames.COMPUTED} array<int>, {frames.OLD_IDS} array<int>, {frames.NEW_IDS} array<int>"
+    )
+    frame = (
+        spark.createDataFrame(rows, schema)
+        .withColumn(frames.IN_RUN, F.lit(True))
+        .withColumn(frames.DUPLICATE, F.array().cast("array<string>"))
+        .withColumn(frames.HAS_ROW, F.size(frames.OLD_IDS) > 0)
+        .withColumn(frames.CANDIDATE, F.lit(False))
+    )
+    assert frames.stats_row(frame)["revised"] == 3
+    calm = spark.createDataFrame([rows[0], rows[3]], schema)
+    assert (
+        frames.per_tag_counts(calm, revised=False)
+        == frames.per_tag_counts(calm)
+        == {
+            (1, frames.MATCHED): 2,
+            (2, frames.MATCHED): 2,
+            (1, frames.ADDED): 1,
+            (2, frames.ADDED): 1,
+        }
+    )

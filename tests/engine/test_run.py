@@ -172,6 +172,43 @@ def test_task_users_removes_tags_that_no_longer_hold(shop: TagSystemAPI, shop_la
     assert removed == sum(104 not in after[u] for u in recent) > 0
 
 
+def test_stored_id_texts_are_read_as_json_whatever_their_spacing(shop: TagSystemAPI) -> None:
+    """A task-all run compares stored texts with the computed ids' text before parsing any:
+    only the texts that differ are parsed. Spacing, JSON whitespace and order leave the set
+    as it is; another id is a change."""
+    shop.run(shop.request("task-all", as_of=AS_OF))
+    before = stored(shop)
+    pairs = sorted(u for u, r in before.items() if len(r.tag_ids) >= 2)
+    assert len(pairs) >= 4
+    spaced, newline, reversed_, extra = pairs[:4]
+    texts = {
+        spaced: json.dumps(before[spaced].tag_ids),  # "[1, 2]", as MySQL 8 hands JSON back
+        newline: "[\n " + ",\n ".join(map(str, before[newline].tag_ids)) + "\n]",
+        reversed_: json.dumps(before[reversed_].tag_ids[::-1], separators=(",", ":")),
+        extra: json.dumps([*before[extra].tag_ids, 999], separators=(",", ":")),
+    }
+    engine = create_store_engine(shop.db_url)
+    with engine.begin() as conn:
+        for user, value in texts.items():
+            conn.execute(
+                text("UPDATE user_tags SET tag_ids = :t WHERE user_id = :u"),
+                {"t": value, "u": user},
+            )
+    engine.dispose()
+    summary = shop.run(shop.request("task-all", as_of=AS_OF))
+    assert (summary.rows_inserted, summary.rows_updated) == (0, 1)
+    gone = next(t for t in summary.tags if t.tag_id == 999)
+    assert (gone.status, gone.removed) == ("cleared", 1)
+    assert all(t.added == 0 and t.removed == 0 for t in summary.tags if t.tag_id != 999)
+    after = stored(shop)
+    assert {u: sorted(r.tag_ids) for u, r in after.items()} == {
+        u: r.tag_ids for u, r in before.items()
+    }
+    for user in (spaced, newline, reversed_):
+        assert after[user].updated_time == before[user].updated_time, user
+    assert after[extra].updated_time != before[extra].updated_time
+
+
 def test_renamed_tag_refreshes_details_once(shop: TagSystemAPI) -> None:
     shop.run(shop.request("task-all", as_of=AS_OF))
     holders = sorted(u for u, t in ids(shop).items() if 101 in t)

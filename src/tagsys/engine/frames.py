@@ -150,10 +150,7 @@ def with_existing(
     if partitions is not None:
         existing = existing.repartition(partitions, USER)
     joined = marked.join(existing.hint("shuffle_hash"), USER, how)
-    old = F.from_json(F.col(OLD_IDS_JSON), "array<int>")
-    return joined.withColumn(IN_RUN, F.coalesce(F.col(IN_RUN), F.lit(False))).withColumn(
-        OLD_IDS, F.coalesce(old, F.array().cast("array<int>"))
-    )
+    return joined.withColumn(IN_RUN, F.coalesce(F.col(IN_RUN), F.lit(False)))
 
 
 def merged(frame: DataFrame, scope: TagScope, definitions: dict[int, TagInfo]) -> DataFrame:
@@ -163,10 +160,18 @@ def merged(frame: DataFrame, scope: TagScope, definitions: dict[int, TagInfo]) -
     the frame is persisted for several actions, and a narrower cache is cheaper to build."""
     from pyspark.sql import functions as F
 
-    computed = F.coalesce(F.col(COMPUTED), F.array().cast("array<int>"))
+    empty = F.array().cast("array<int>")
+    computed = F.coalesce(F.col(COMPUTED), empty)
+    parsed = F.coalesce(F.from_json(F.col(OLD_IDS_JSON), "array<int>"), empty)
     if scope.all_tags and not scope.failed:
         new_ids = computed  # every stored tag is in scope: nothing is kept (computed is sorted)
+        # A row that does not change stores the text of the computed ids (compact, or spaced
+        # as MySQL 8 returns JSON): only the other rows' texts need parsing.
+        text, stored = _ids_text(computed), F.col(OLD_IDS_JSON)
+        same = (stored == text) | (F.replace(stored, F.lit(" "), F.lit("")) == text)
+        old_ids = F.when(same, computed).otherwise(parsed)
     else:
+        old_ids = parsed
         kept = F.filter(F.col(OLD_IDS), lambda t: ~_covers(t, scope))
         new_ids = F.array_sort(F.array_union(kept, computed))
     changed = ~(F.col(NEW_IDS) == F.col(OLD_IDS))
@@ -174,6 +179,7 @@ def merged(frame: DataFrame, scope: TagScope, definitions: dict[int, TagInfo]) -
     stale = DetailFragments(definitions).stale(F.col(NEW_IDS), F.col(OLD_DETAILS_DIGEST))
     return (
         frame.withColumn(COMPUTED, computed)
+        .withColumn(OLD_IDS, old_ids)
         .withColumn(NEW_IDS, new_ids)
         .withColumn(CANDIDATE, F.when(changed, F.lit(True)).when(has_row, stale).otherwise(False))
         .withColumn(HAS_ROW, has_row)
@@ -188,11 +194,18 @@ def with_new_rows(candidates: DataFrame, definitions: dict[int, TagInfo]) -> Dat
     from pyspark.sql import functions as F
 
     new_row = ~F.col(HAS_ROW)
-    ids_text = F.concat(F.lit("["), F.array_join(NEW_IDS, ","), F.lit("]"))
+    ids_text = _ids_text(F.col(NEW_IDS))
     details_text = DetailFragments(definitions).text(F.col(NEW_IDS), compact=True)
     return candidates.withColumn(NEW_IDS_JSON, F.when(new_row, ids_text)).withColumn(
         NEW_DETAILS_JSON, F.when(new_row, details_text)
     )
+
+
+def _ids_text(ids: Column) -> Column:
+    """`tag_ids` text as the writer writes it (`tagsets.ids_json` of sorted ids)."""
+    from pyspark.sql import functions as F
+
+    return F.concat(F.lit("["), F.array_join(ids, ","), F.lit("]"))
 
 
 def _covers(tag: Column, scope: TagScope) -> Column:
@@ -274,6 +287,7 @@ def stats_row(frame: DataFrame, unparsed_columns: int = 0) -> dict[str, int]:
         F.sum((F.size(DUPLICATE) > 0).cast("long")).alias("duplicates"),
         F.sum(has_row.cast("long")).alias("existing_rows"),
         F.sum(F.col(CANDIDATE).cast("long")).alias("candidates"),
+        F.sum(_revised().cast("long")).alias("revised"),
         *unparsed,
     ).first()
     return {k: int(v or 0) for k, v in row.asDict().items()} if row else {}
@@ -284,23 +298,30 @@ _FIRST = 3
 """A tag of a user with no stored tags: matched and added at once (one event, not two)."""
 
 
-def per_tag_counts(frame: DataFrame) -> dict[tuple[int, int], int]:
+def _revised() -> Column:
+    """The user had tags, and its set changes."""
+    from pyspark.sql import functions as F
+
+    return (F.size(OLD_IDS) > 0) & ~(F.col(NEW_IDS) == F.col(OLD_IDS))
+
+
+def per_tag_counts(frame: DataFrame, revised: bool = True) -> dict[tuple[int, int], int]:
     """(tag id, MATCHED/ADDED/REMOVED) -> users, from one explode + group by.
 
-    Added and removed tags are exploded only for users with stored tags whose set changes.
+    Added and removed tags are exploded only for users with stored tags whose set changes
+    (`revised`: whether there are any, see `stats_row`).
     """
     from pyspark.sql import functions as F
 
-    had_tags = F.size(OLD_IDS) > 0
-    kind = F.when(had_tags, F.lit(MATCHED)).otherwise(F.lit(_FIRST))
+    kind = F.when(F.size(OLD_IDS) > 0, F.lit(MATCHED)).otherwise(F.lit(_FIRST))
     events = frame.select(F.explode(COMPUTED).alias("tag"), kind.alias("kind"))
-    changed = frame.where(had_tags & ~(F.col(NEW_IDS) == F.col(OLD_IDS)))
-    for code, tags in (
+    changes = [
         (ADDED, F.array_except(NEW_IDS, OLD_IDS)),
         (REMOVED, F.array_except(OLD_IDS, NEW_IDS)),
-    ):
+    ]
+    for code, tags in changes if revised else []:
         events = events.unionByName(
-            changed.select(F.explode(tags).alias("tag"), F.lit(code).alias("kind"))
+            frame.where(_revised()).select(F.explode(tags).alias("tag"), F.lit(code).alias("kind"))
         )
     counts: dict[tuple[int, int], int] = {}
     for row in events.groupBy("tag", "kind").count().collect():

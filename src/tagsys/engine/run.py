@@ -75,7 +75,7 @@ def execute(request: RunRequest, ctx: RunContext, summary: RunSummary | None = N
             frame = _merged_frame(plan, ctx, users, cached)
             stats = frames.stats_row(frame, len(plan.text_dates))
             _check_duplicates(frame, stats)
-            per_tag = frames.per_tag_counts(frame)
+            per_tag = frames.per_tag_counts(frame, stats["revised"] > 0)
         with timer("write"), product_errors():
             summary.written_at = None if request.dry_run else datetime.now(UTC)
             run_id = summary.run_id if ctx.journal else None
