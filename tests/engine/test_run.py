@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from tagsys.api import TagSystemAPI
-from tagsys.errors import DataError, UsageError
+from tagsys.errors import DataError, StoreError, UsageError
 from tagsys.store import repository
 from tagsys.store.db import create_store_engine
 from tests.engine.lakes import (
@@ -207,6 +207,27 @@ def test_stored_id_texts_are_read_as_json_whatever_their_spacing(shop: TagSystem
     for user in (spaced, newline, reversed_):
         assert after[user].updated_time == before[user].updated_time, user
     assert after[extra].updated_time != before[extra].updated_time
+
+
+def test_a_stored_text_that_is_not_json_is_never_taken_for_the_computed_set(
+    sqlite_url: str, shop_lake: Path, make_api
+) -> None:
+    """ "[1 01,102]" is not JSON (SQLite does not check): it must reach the writer, which
+    names the row, even though without its spaces it reads like the computed "[101,102]"."""
+    load_tags(sqlite_url, SHOP_TAGS)
+    api = make_api(sqlite_url, shop_lake)
+    api.run(api.request("task-all", as_of=AS_OF))
+    user, row = next((u, r) for u, r in sorted(stored(api).items()) if r.tag_ids)
+    engine = create_store_engine(sqlite_url)
+    with engine.begin() as conn:
+        first, *rest = map(str, row.tag_ids)
+        glued = "[" + ",".join([f"{first[0]} {first[1:]}", *rest]) + "]"
+        conn.execute(
+            text("UPDATE user_tags SET tag_ids = :t WHERE user_id = :u"), {"t": glued, "u": user}
+        )
+    engine.dispose()
+    with pytest.raises(StoreError, match=f"user {user!r} holds malformed JSON"):
+        api.run(api.request("task-all", as_of=AS_OF))
 
 
 def test_renamed_tag_refreshes_details_once(shop: TagSystemAPI) -> None:

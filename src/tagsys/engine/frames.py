@@ -167,8 +167,8 @@ def merged(frame: DataFrame, scope: TagScope, definitions: dict[int, TagInfo]) -
         new_ids = computed  # every stored tag is in scope: nothing is kept (computed is sorted)
         # A row that does not change stores the text of the computed ids (compact, or spaced
         # as MySQL 8 returns JSON): only the other rows' texts need parsing.
-        text, stored = _ids_text(computed), F.col(OLD_IDS_JSON)
-        same = (stored == text) | (F.replace(stored, F.lit(" "), F.lit("")) == text)
+        stored = F.col(OLD_IDS_JSON)
+        same = (stored == _ids_text(computed)) | (stored == _ids_text(computed, ", "))
         old_ids = F.when(same, computed).otherwise(parsed)
     else:
         old_ids = parsed
@@ -201,11 +201,12 @@ def with_new_rows(candidates: DataFrame, definitions: dict[int, TagInfo]) -> Dat
     )
 
 
-def _ids_text(ids: Column) -> Column:
-    """`tag_ids` text as the writer writes it (`tagsets.ids_json` of sorted ids)."""
+def _ids_text(ids: Column, separator: str = ",") -> Column:
+    """`tag_ids` text as the writer writes it (`tagsets.ids_json` of sorted ids), or with
+    another separator."""
     from pyspark.sql import functions as F
 
-    return F.concat(F.lit("["), F.array_join(ids, ","), F.lit("]"))
+    return F.concat(F.lit("["), F.array_join(ids, separator), F.lit("]"))
 
 
 def _covers(tag: Column, scope: TagScope) -> Column:
