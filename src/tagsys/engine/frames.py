@@ -277,8 +277,8 @@ def _lookup(entries: dict[int, str]) -> Callable[[Column], Column]:
 
 def stats_row(frame: DataFrame, unparsed_columns: int = 0) -> dict[str, int]:
     """Run-wide counts in one aggregation over the merged frame: users evaluated, users
-    duplicated in the lake, existing rows, candidate rows (that may change), and `_unparsed_i`
-    (values of the i-th text date column that are not dates)."""
+    duplicated in the lake, existing rows, candidate rows (that may change), revised rows
+    (`_revised`), and `_unparsed_i` (values of the i-th text date column that are not dates)."""
     from pyspark.sql import functions as F
 
     unparsed = [F.sum(f"{UNPARSED}{i}").alias(f"{UNPARSED}{i}") for i in range(unparsed_columns)]
