@@ -316,14 +316,15 @@ def per_tag_counts(frame: DataFrame, revised: bool = True) -> dict[tuple[int, in
 
     kind = F.when(F.size(OLD_IDS) > 0, F.lit(MATCHED)).otherwise(F.lit(_FIRST))
     events = frame.select(F.explode(COMPUTED).alias("tag"), kind.alias("kind"))
-    changes = [
-        (ADDED, F.array_except(NEW_IDS, OLD_IDS)),
-        (REMOVED, F.array_except(OLD_IDS, NEW_IDS)),
-    ]
-    for code, tags in changes if revised else []:
-        events = events.unionByName(
-            frame.where(_revised()).select(F.explode(tags).alias("tag"), F.lit(code).alias("kind"))
-        )
+    if revised:
+        changed = frame.where(_revised())
+        for code, tags in (
+            (ADDED, F.array_except(NEW_IDS, OLD_IDS)),
+            (REMOVED, F.array_except(OLD_IDS, NEW_IDS)),
+        ):
+            events = events.unionByName(
+                changed.select(F.explode(tags).alias("tag"), F.lit(code).alias("kind"))
+            )
     counts: dict[tuple[int, int], int] = {}
     for row in events.groupBy("tag", "kind").count().collect():
         for code in (MATCHED, ADDED) if row["kind"] == _FIRST else (row["kind"],):
