@@ -14,6 +14,7 @@ import pytest
 from tagsys.api import TagSystemAPI
 from tagsys.cli import main
 from tagsys.errors import UsageError
+from tagsys.history import cursors
 from tests.engine.conftest import MakeApi
 from tests.engine.lakes import AS_OF, SHOP_TAGS, load_tags
 from tests.history.support import contents, differing, run_journal
@@ -138,6 +139,12 @@ def _check_refusals(api: TagSystemAPI, db_url: str, capsys: pytest.CaptureFixtur
         api.rollback("nope")
     with pytest.raises(UsageError, match="cursor"):
         api.user_history("u0001", cursor="garbage")
+    with pytest.raises(UsageError, match="cursor"):  # well-formed, but without its fields
+        api.user_history("u0001", cursor=cursors.encode("user", run="r"))
+    with pytest.raises(UsageError, match="cursor"):
+        api.tag_history(
+            101, cursor=cursors.encode("tag", at="2025-01-01T00:00:00", run="r", members="x")
+        )
     assert main(["--db-url", db_url, "--mode", "rollback"]) == 1
     assert "needs --run-id" in capsys.readouterr().err
     pruned = api.prune_journal(days=0)

@@ -3,17 +3,22 @@ for unchanged rows, dry runs or with the journal off; none twice for a retried b
 
 from __future__ import annotations
 
+import itertools
 import threading
+import time
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pyarrow as pa
 import pytest
 
+from tagsys.errors import StoreError
 from tagsys.history import rollback
 from tagsys.store import repository
 from tagsys.store.db import create_store_engine
+from tagsys.store.journal import JournalEntry
 from tagsys.store.migrate import upgrade
+from tagsys.store.restore import RestoreCounts, RestoreRequest
 from tagsys.store.writer import NEW_ROWS_SCHEMA, WriteRequest, write_partition, write_rows
 from tagsys.tagsets import TagInfo, TagScope, details_json
 from tests.history.support import run_journal
@@ -163,3 +168,29 @@ def _catching(fn: object, errors: list[BaseException]) -> object:
             errors.append(exc)
 
     return run
+
+
+def test_a_rollback_stopped_by_a_failed_batch_reports_every_batch_that_committed(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 4th batch fails slowly, while the next one commits beside it: the summary counts
+    exactly the rows restored, as the rollback's own journal and the table have them."""
+    users = [f"u{i:03d}" for i in range(60)]
+    write_rows(req(url, "A", T1), [(u, [1]) for u in users])
+    write_rows(req(url, "B", T2), [(u, [2]) for u in users])
+    calls = itertools.count(1)
+    real_batch = rollback.restore_batch
+
+    def failing_fourth(request: RestoreRequest, entries: list[JournalEntry]) -> RestoreCounts:
+        if next(calls) == 4:
+            time.sleep(1.0)  # the batch after it runs and commits meanwhile
+            raise StoreError("injected: the database went away")
+        return real_batch(request, entries)
+
+    monkeypatch.setattr(rollback, "restore_batch", failing_fourth)
+    summary = rollback.new_summary("B", dry_run=False, as_of=date(2026, 1, 3))
+    with pytest.raises(StoreError, match="injected"):
+        rollback.execute(url, summary, batch_size=5, journal_on=True)
+    restored = [u for u, ids in table(url).items() if ids == [1]]
+    assert len(restored) >= 15  # the three batches before the failure, at least
+    assert summary.rows_updated == len(restored) == len(run_journal(url, summary.run_id))

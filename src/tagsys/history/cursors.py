@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -19,13 +20,18 @@ def encode(kind: str, **values: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode(kind: str, cursor: str) -> dict[str, Any]:
-    """The values of a cursor made by `encode(kind, ...)`; a UsageError for anything else."""
+def decode(kind: str, cursor: str, fields: Mapping[str, tuple[type, ...]]) -> dict[str, Any]:
+    """The values of a cursor made by `encode(kind, ...)`, each of `fields` present with one of
+    its types (a bool is not an int); a UsageError for anything else."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         data = json.loads(raw)
         if not isinstance(data, dict) or data.pop("k") != kind:
             raise ValueError(kind)
+        for name, types in fields.items():
+            value = data[name]
+            if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+                raise TypeError(name)
         return data
     except (ValueError, KeyError, TypeError) as exc:
         raise UsageError(

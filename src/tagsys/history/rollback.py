@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import uuid
 from collections import deque
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -184,9 +184,18 @@ def _restore_all(
             except BaseException:
                 for future in pending:  # batches not started; the running ones end first
                     future.cancel()
+                _count_committed(pending, totals)
                 raise
     finally:
         engine.dispose()
+
+
+def _count_committed(pending: Iterable[Future[RestoreCounts]], totals: RestoreCounts) -> None:
+    """Add the batches that ran to the end (and so committed) to `totals`, once the running
+    ones have ended: a stopped rollback reports what it restored."""
+    for future in wait(list(pending)).done:
+        if not future.cancelled() and future.exception() is None:
+            totals += future.result()
 
 
 def _fill(summary: RunSummary, totals: RestoreCounts) -> None:

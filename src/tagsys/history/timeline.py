@@ -74,8 +74,8 @@ def user_history(
 ) -> UserHistoryPage:
     before = None
     if cursor is not None:
-        values = cursors.decode("user", cursor)
-        before = (cursors.as_time(values["at"]), str(values["run"]))
+        values = cursors.decode("user", cursor, {"at": (str,), "run": (str,)})
+        before = (cursors.as_time(values["at"]), values["run"])
     found = journal.user_entries(bind=bind, user_id=user_id, before=before, limit=limit + 1)
     changes = [
         UserChange(
@@ -100,8 +100,9 @@ def tag_history(
 ) -> TagHistoryPage:
     before, members = None, None
     if cursor is not None:
-        values = cursors.decode("tag", cursor)
-        before = (cursors.as_time(values["at"]), str(values["run"]))
+        fields = {"at": (str,), "run": (str,), "members": (int, type(None))}
+        values = cursors.decode("tag", cursor, fields)
+        before = (cursors.as_time(values["at"]), values["run"])
         members = values.get("members")
     else:
         members = journal.tag_member_count(bind=bind, tag_id=tag_id)
