@@ -77,11 +77,19 @@ def test_json_valued_settings_from_environment(monkeypatch) -> None:
         ({"timezone": "Mars/Base"}, "unknown time zone 'Mars/Base'"),
         ({"write_batch_size": 0}, "write_batch_size"),
         ({"no_such_setting": 1}, "no_such_setting"),
+        ({"log_level": "LOUD"}, "unknown log level 'LOUD'; use one of DEBUG, INFO"),
     ],
 )
 def test_bad_settings_say_what_and_where(kwargs, message) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(**kwargs)
+
+
+def test_log_levels_are_named_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(log_level="warning").log_level == "WARNING"
+    monkeypatch.setenv("TAGSYS_LOG_LEVEL", "verbose")
+    with pytest.raises(ConfigError, match="log_level: unknown log level 'verbose'"):
+        load_settings()
 
 
 def test_unknown_environment_and_bad_config_file(tmp_path: Path) -> None:

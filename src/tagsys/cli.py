@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tagsys.errors import RunCancelled, TagSysError, UsageError
+from tagsys.settings import LOG_LEVELS
 from tagsys.stopping import request_stop, stop_requested
 
 if TYPE_CHECKING:
@@ -78,12 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--limit", type=int, default=20, help="list-runs, history: how many items")
     p.add_argument("--users", type=int, default=10_000, help="generate-data/demo: users")
-    p.add_argument("--seed", type=int, default=42, help="generate-data/demo: random seed")
+    p.add_argument(
+        "--seed",
+        type=int,
+        help="generate-data/demo: random seed (42); audience --sample: a repeatable sample",
+    )
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
     p.add_argument("--db-url", help="store URL (overrides TAGSYS_DB_URL)")
     p.add_argument("--lake-uri", help="lake root (overrides TAGSYS_LAKE_URI)")
     p.add_argument("--spark-master", help="Spark master (overrides TAGSYS_SPARK_MASTER)")
-    p.add_argument("--log-level", default=None, help="DEBUG shows tracebacks")
+    p.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, help="DEBUG shows tracebacks")
     p.add_argument("--glue-version", help="deploy: AWS Glue version (6.0 default, 5.1, 5.0)")
     p.add_argument(
         "--print-iam-policy",
@@ -446,7 +451,9 @@ def _generate_data(api: TagSystemAPI, args: argparse.Namespace) -> int:
     from tagsys.demo.loader import write_demo_lake
 
     as_of = args.as_of or api.settings.today()
-    tables = write_demo_lake(api.settings.lake_root, args.users, as_of, seed=args.seed)
+    tables = write_demo_lake(
+        api.settings.lake_root, args.users, as_of, seed=42 if args.seed is None else args.seed
+    )
     print(f"demo lake at {api.settings.lake_root}: {args.users} users, tables {', '.join(tables)}")
     return 0
 
@@ -528,7 +535,7 @@ def _audience(api: TagSystemAPI, args: argparse.Namespace) -> int:
         result = api.audiences.export(expression, args.export, args.format)
         data: dict[str, Any] = {"path": result.path, "format": result.format, "rows": result.rows}
         text = f"exported {result.rows} users to {result.path} ({result.format})"
-    elif args.sample:
+    elif args.sample is not None:
         page = api.audiences.sample(expression, args.sample, args.seed)
         data = {"count": page.count, "users": page.users}
         text = "\n".join([f"{page.count} users; a sample of {len(page.users)}:", *page.users])

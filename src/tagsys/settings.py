@@ -32,6 +32,7 @@ from pydantic_settings import (
 from tagsys.errors import ConfigError
 
 ENVIRONMENTS = ("local", "glue-dev", "glue-prod")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _FILE_VALUES: ContextVar[dict[str, Any] | None] = ContextVar("_FILE_VALUES", default=None)
 
 
@@ -121,6 +122,13 @@ class Settings(BaseSettings):
         if value not in ENVIRONMENTS:
             raise ValueError(f"unknown environment '{value}'; use one of {', '.join(ENVIRONMENTS)}")
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"unknown log level '{value}'; use one of {', '.join(LOG_LEVELS)}")
+        return value.upper()
 
     @field_validator("timezone")
     @classmethod

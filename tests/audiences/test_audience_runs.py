@@ -119,6 +119,12 @@ def test_cli_counts_samples_exports_and_reindexes(
     assert main([*base, "audience", "--expr", json.dumps(expression), "--sample", "3"]) == 0
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == f"{len(want)} users; a sample of 3:" and set(printed[1:]) <= want
+    seeded = [*base, "audience", "--expr", json.dumps(expression), "--sample", "3", "--seed", "5"]
+    assert main(seeded) == 0 and main(seeded) == 0
+    twice = capsys.readouterr().out.splitlines()
+    assert twice[:4] == twice[4:]  # a given seed gives the same sample
+    assert main([*base, "audience", "--expr", json.dumps(expression), "--sample", "0"]) == 1
+    assert "sample size 0: give 1 to" in capsys.readouterr().err
     out = tmp_path / "members.csv"
     assert main([*base, "audience", "--expr", json.dumps(expression), "--export", str(out)]) == 0
     assert set(out.read_text().split()[1:]) == {f'"{u}"' for u in want}

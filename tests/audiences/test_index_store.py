@@ -203,8 +203,9 @@ def test_members_pages_cover_the_audience_once(engine: sa.Engine) -> None:
     assert len(got) == len(set(got)) and set(got) == brute_force(EXPRESSION, rows, NAMES)
     sample = audiences.sample(EXPRESSION, 10, seed=1)
     assert len(sample.users) == 10 and set(sample.users) <= set(got)
-    with pytest.raises(UsageError, match="cursor"):
-        audiences.members(EXPRESSION, "abc")
+    for forged in ("abc", "²", str(2**32), "-1"):  # not ASCII digits / past 32-bit ids
+        with pytest.raises(UsageError, match="cursor"):
+            audiences.members(EXPRESSION, forged)
 
 
 def test_export_to_s3_on_moto(sqlite_url: str, tmp_path: Path) -> None:

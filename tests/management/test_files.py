@@ -106,3 +106,49 @@ def test_a_broken_file_refuses_the_whole_folder(manager: TagManager, exported: P
     ]
     assert manager.get_tag(1).spec.name == "Big Spender"  # nothing was applied
     assert [len(manager.versions(t)) for t in (1, 2)] == [1, 1]
+
+
+def test_a_file_without_id_takes_the_name_another_file_renames_away(
+    manager: TagManager, exported: Path
+) -> None:
+    """The name belongs to the tag a file names by id: the file without id is a new tag,
+    and a second apply finds nothing to do."""
+    path = exported / "big-spender.yaml"
+    data = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**data, "name": "Whale"}, sort_keys=False))
+    (exported / "again.yaml").write_text("name: Big Spender\ncategory: value\nrules: []\n")
+    plan = files.apply(manager, exported, BOB)
+    assert [(c.tag_id, c.name) for c in plan.changed] == [(1, "Whale")]
+    assert [c.name for c in plan.created] == ["Big Spender"]
+    names = {t.tag_id: t.spec.name for t in manager.list_tags()}
+    assert names == {1: "Whale", 2: "young", 3: "Big Spender"}
+    assert files.apply(manager, exported, BOB).empty
+
+
+def test_two_tags_can_swap_names_and_a_category_is_listed_once(
+    manager: TagManager, exported: Path
+) -> None:
+    for file, name in (("big-spender.yaml", "young"), ("young.yaml", "Big Spender")):
+        data = yaml.safe_load((exported / file).read_text())
+        (exported / file).write_text(yaml.safe_dump({**data, "name": name}, sort_keys=False))
+    plan = files.apply(manager, exported, BOB)
+    assert sorted(c.tag_id for c in plan.changed) == [1, 2]
+    assert {t.tag_id: t.spec.name for t in manager.list_tags()} == {1: "young", 2: "Big Spender"}
+    categories = exported / "categories.yaml"
+    listed = yaml.safe_load(categories.read_text())
+    categories.write_text(yaml.safe_dump([*listed, {"name": "fresh"}, {"name": "fresh"}]))
+    with pytest.raises(DefinitionError) as caught:
+        files.apply(manager, exported, BOB, dry_run=True)
+    assert caught.value.problems == [
+        (f"categories.yaml: [{len(listed) + 1}].name", "'fresh' is also [2]")
+    ]
+
+
+def test_an_unquoted_date_is_the_text_a_rule_needs(manager: TagManager, exported: Path) -> None:
+    (exported / "recent.yaml").write_text(
+        "name: recent\ncategory: people\nactive: false\nrules:\n- logic: AND\n  conditions:\n"
+        "  - field: joined\n    operator: '>='\n    value: 2025-01-01\n"
+    )
+    files.apply(manager, exported, BOB)
+    recent = next(t for t in manager.list_tags() if t.spec.name == "recent")
+    assert recent.spec.rules[0]["conditions"][0]["value"] == "2025-01-01"

@@ -75,6 +75,19 @@ def test_an_unchanged_update_makes_no_version(manager: TagManager) -> None:
     assert again.version == 1
 
 
+def test_a_draft_rule_whose_value_changes_type_only_gets_a_version(manager: TagManager) -> None:
+    """`1` and `true` are equal in Python, not in a rule: fixing a draft's 1 to true saves."""
+    one = {"logic": "AND", "conditions": [{"field": "vip", "operator": "=", "value": 1}]}
+    draft = manager.create_tag(
+        ALICE, TagSpec.from_dict({"name": "vip", "category": "people", "active": False})
+    )
+    manager.update_tag(ALICE, draft.tag_id, {"rules": [one]})
+    fixed = {"logic": "AND", "conditions": [{"field": "vip", "operator": "=", "value": True}]}
+    state = manager.update_tag(BOB, draft.tag_id, {"rules": [fixed]})
+    assert state.version == 3 and state.spec.rules[0]["conditions"][0]["value"] is True
+    assert manager.update_tag(BOB, draft.tag_id, {"active": True}).spec.active
+
+
 def test_every_rule_problem_is_reported_with_its_location(manager: TagManager) -> None:
     with pytest.raises(DefinitionError) as caught:
         manager.create_tag(ALICE, spec(rules=[NESTED, BROKEN]))

@@ -22,6 +22,8 @@ from tagsys.store.db import read_transaction
 
 MAX_SAMPLE = 10_000
 MAX_PAGE = 10_000
+MAX_MEMBER_ID = 2**32 - 1
+"""Dense member ids are 32-bit (roaring bitmaps)."""
 EXPORT_CHUNK = 500_000
 RESERVED_NAMES = ("count", "sample", "export")
 NAME = re.compile(r"^[^/\s][^/]{0,99}$")
@@ -245,6 +247,6 @@ def _checked_name(name: str) -> str:
 def _cursor(cursor: str | None) -> int | None:
     if cursor is None or cursor == "":
         return None
-    if not cursor.isdigit():
+    if not (cursor.isascii() and cursor.isdigit()) or int(cursor) > MAX_MEMBER_ID:
         raise UsageError(f"cursor '{cursor}': use the next_cursor a previous page returned")
     return int(cursor)

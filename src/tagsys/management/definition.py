@@ -54,6 +54,10 @@ class TagSpec:
             "rules": [readable_rule(r) for r in self.rules],
         }
 
+    def same_as(self, other: TagSpec) -> bool:
+        """Equal leaf by leaf, types included (`==` takes a rule's `true` for `1`)."""
+        return not diff(self.to_dict(), other.to_dict())
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TagSpec:
         return cls(

@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from tagsys.errors import DefinitionError, UsageError
-from tagsys.management.checks import rule_problems
+from tagsys.management.checks import check_unique_name, rule_problems
 from tagsys.management.definition import Change, TagSpec, TagState, diff, readable_rule
 from tagsys.management.manager import Actor, TagManager
 from tagsys.store.db import transaction
@@ -194,9 +194,19 @@ def plan(manager: TagManager, folder: Path) -> Plan:
     return result
 
 
+class _TextDates(yaml.SafeLoader):
+    """YAML without its timestamp type: an unquoted 2024-01-01 stays the text rules expect."""
+
+
+_TextDates.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _load(path: Path, reading: _Reading) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_TextDates)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         reading.add(path.name, "$", f"not readable YAML: {str(exc).splitlines()[0]}")
         return None
@@ -221,10 +231,19 @@ def _read_categories(folder: Path, reading: _Reading) -> list[CategoryFile]:
         if data is not None:
             reading.add(path.name, "$", "must be a list of categories (name, description)")
         return []
-    found = [
-        _validated(CategoryFile, item, path.name, reading, f"[{i}]") for i, item in enumerate(data)
-    ]
-    return [c for c in found if c is not None]
+    found: dict[str, int] = {}
+    categories = []
+    for index, item in enumerate(data):
+        category = _validated(CategoryFile, item, path.name, reading, f"[{index}]")
+        if category is None:
+            continue
+        if category.name in found:
+            where = f"[{index}].name"
+            reading.add(path.name, where, f"'{category.name}' is also [{found[category.name]}]")
+            continue
+        found[category.name] = index
+        categories.append(category)
+    return categories
 
 
 def _read_tags(folder: Path, reading: _Reading) -> dict[str, TagFile]:
@@ -276,7 +295,12 @@ def _check(
 
 
 def _match(files: Mapping[str, TagFile], existing: Mapping[int, TagState], result: Plan) -> None:
-    by_name = {s.spec.name: s for s in existing.values() if not s.spec.deleted}
+    by_id = {tag.id for tag in files.values() if tag.id is not None}
+    # A file without `id` takes the tag of its name unless another file names that tag by id
+    # (and renames it): then the name is free, and the file's tag is a new one.
+    by_name = {
+        s.spec.name: s for s in existing.values() if not s.spec.deleted and s.tag_id not in by_id
+    }
     claimed: set[int] = set()
     for file, tag in files.items():
         current = existing.get(tag.id) if tag.id is not None else by_name.get(tag.name)
@@ -285,7 +309,7 @@ def _match(files: Mapping[str, TagFile], existing: Mapping[int, TagState], resul
             result.created.append(TagChange(file, None, tag.name, spec))
             continue
         claimed.add(current.tag_id)
-        if spec == current.spec:
+        if spec.same_as(current.spec):
             result.unchanged += 1
             continue
         changes = diff(_document(current.spec), _document(spec))
@@ -317,10 +341,14 @@ def apply(manager: TagManager, folder: Path, actor: Actor, dry_run: bool = False
             manager.create_category_in(
                 conn, actor, category.name, category.description, category.active
             )
+        # Names are unique in the folder (`_check`); renames are checked once all are made,
+        # so tags can swap names.
         for change in [*result.deleted, *result.changed]:
             assert change.tag_id is not None
             current = manager.read_in(conn, change.tag_id)
-            manager.change_in(conn, actor, current, change.spec)
+            manager.change_in(conn, actor, current, change.spec, check_name=False)
+        for change in result.changed:
+            check_unique_name(conn, change.spec, change.tag_id)
         for change in result.created:
             manager.create_tag_in(conn, actor, change.spec)
     return result

@@ -181,30 +181,38 @@ class TagManager:
         spec: TagSpec,
         action: str,
         allow_unchanged: bool = False,
+        check_name: bool = True,
     ) -> TagState:
-        if spec == current.spec and not allow_unchanged:
+        if spec.same_as(current.spec) and not allow_unchanged:
             return current  # nothing changes: no new version
-        problems = self._check(conn, spec, current.tag_id)
+        problems = self._check(conn, spec, current.tag_id, check_name)
         self._write(conn, current.tag_id, spec)
         state = self._record(conn, actor, current.tag_id, current.version, spec, action, current)
         return TagState(state.tag_id, state.version, spec, problems=tuple(problems))
 
     def change_in(
-        self, conn: sa.Connection, actor: Actor, current: TagState, spec: TagSpec
+        self,
+        conn: sa.Connection,
+        actor: Actor,
+        current: TagState,
+        spec: TagSpec,
+        check_name: bool = True,
     ) -> TagState:
-        """Apply `spec` to a tag read in the caller's transaction (rules as code)."""
+        """Apply `spec` to a tag read in the caller's transaction (rules as code; a caller
+        that renames several tags at once checks their names after the last)."""
         action = "delete" if spec.deleted and not current.spec.deleted else "apply"
-        return self._change(conn, actor, current, spec, action)
+        return self._change(conn, actor, current, spec, action, check_name=check_name)
 
     def read_in(self, conn: sa.Connection, tag_id: int) -> TagState:
         return self._read(conn, tag_id)
 
     def _check(
-        self, conn: sa.Connection, spec: TagSpec, tag_id: int | None
+        self, conn: sa.Connection, spec: TagSpec, tag_id: int | None, check_name: bool = True
     ) -> list[tuple[str, str]]:
         if not spec.deleted:
             check_category(conn, spec)
-        check_unique_name(conn, spec, tag_id)
+        if check_name:
+            check_unique_name(conn, spec, tag_id)
         return check_rules(spec, self.schema)
 
     @staticmethod

@@ -225,9 +225,10 @@ def replace_rules(
         return ids
 
 
-def _same_json(text: str) -> object:
+def _same_json(text: str) -> str:
+    """The text as canonical JSON, so that only layout is ignored (`1` is not `true`)."""
     try:
-        return json.loads(text)
+        return canonical_json(json.loads(text))
     except ValueError:
         return text
 
