@@ -50,6 +50,9 @@ def test_preview_of_a_rule_file(args: list[str], tmp_path: Path, lake: Path, cap
     shown = json.loads(capsys.readouterr().out)
     expected = computed_tags(lake, {1: ("t", "c", [NESTED])}, AS_OF)
     assert shown["matched"] == sum(1 in tags for tags in expected.values())
+    rule.write_text(json.dumps(json.dumps(NESTED)))  # a JSON text, as tag_rules holds it
+    assert main([*args, "--mode", "preview", "--rule-file", str(rule), *as_of]) == 0
+    assert json.loads(capsys.readouterr().out)["matched"] == shown["matched"]
     rule.write_text(json.dumps(BROKEN))
     assert main([*args, "--mode", "preview", "--rule-file", str(rule)]) == 1
     error = capsys.readouterr().err
@@ -64,6 +67,10 @@ def test_tags_export_then_apply(
         ALICE, TagSpec.from_dict({"name": "big", "category": "value", "rules": [NESTED]})
     )
     folder = str(tmp_path / "tags")
+    (tmp_path / "a-file").write_text("")
+    for unwritable in (tmp_path / "a-file", Path("/proc/tagsys-tags")):
+        assert main(["tags", "export", "--dir", str(unwritable), *args]) == 1
+        assert "cannot write the tag files there" in capsys.readouterr().err
     assert main(["tags", "export", "--dir", folder, *args]) == 0
     assert main(["tags", "apply", "--dir", folder, *args]) == 0
     assert "0 to create, 0 to change, 0 to delete, 1 unchanged" in capsys.readouterr().out

@@ -85,6 +85,16 @@ def file_name(name: str, taken: set[str], tag_id: int) -> str:
 def export(manager: TagManager, folder: Path) -> list[Path]:
     """Write the categories and every tag that is not deleted; tag files of tags that are
     gone (or renamed) are removed, so the folder mirrors the store."""
+    try:
+        return _export(manager, folder)
+    except OSError as exc:
+        raise UsageError(
+            f"{folder}: cannot write the tag files there ({exc.strerror or exc}): give a "
+            "folder you may write, or a new path"
+        ) from exc
+
+
+def _export(manager: TagManager, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     categories = [
         {"name": c["name"], "description": c["description"], "active": c["active"]}

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from tagsys.errors import DefinitionError, PreviewTimeout
 from tagsys.management.checks import rule_problems
 from tagsys.rules.model import Group
+from tagsys.rules.validate import parse_rule
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -178,7 +179,7 @@ class Previewer:
             raise DefinitionError(
                 f"the rule has {len(problems)} problem(s); nothing was computed", problems
             )
-        group = Group.model_validate(rule)
+        group = parse_rule(rule, schema)  # valid: a JSON text or a mapping, as runs read it
         self._spark()  # resolved in the caller's thread, where its active session is
         group_id = f"tagsys-preview-{uuid.uuid4().hex}"
         started = time.perf_counter()
