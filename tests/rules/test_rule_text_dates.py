@@ -50,6 +50,11 @@ NOT_DATES = [
     "0000-01-01",
     "20240310",
     "２０２４-03-10",
+    "2024-03-10\n",  # a final line break: Java's and Python's `$` each let some through
+    "2024-03-10\r",
+    "2024-03-10\r\n",
+    "2024-03-10\u2028",
+    "2024-03-10 08:30:00\r",
 ]
 TEXTS = ISO + DATETIMES + NOT_DATES
 

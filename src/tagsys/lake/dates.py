@@ -13,18 +13,21 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pyspark.sql import Column
 
-DATE_TEXT_PATTERN = (
-    r"^(?!0000)[0-9]{4}-[0-9]{2}-[0-9]{2}"
-    r"([ T]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?)?$"
+_DATE_TEXT_BODY = (
+    r"(?!0000)[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([ T]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?)?"
 )
+DATE_TEXT_PATTERN = rf"^{_DATE_TEXT_BODY}\z"
 """Dates stored as text (SPEC 3): `YYYY-MM-DD`, optionally with a time `HH:MM:SS[.fraction]`
-after a space or a `T`, no time zone. The date must exist (no 2024-02-30)."""
-_DATE_TEXT = re.compile(DATE_TEXT_PATTERN)
+after a space or a `T`, no time zone. The date must exist (no 2024-02-30). A Java pattern
+(Spark's `rlike`): `\\z` is the end of the text, where `$` also matches before a final line
+break; Python matches the same texts with `fullmatch`."""
+_DATE_TEXT = re.compile(_DATE_TEXT_BODY)
 
 
 def parse_date_text(text: object) -> date | None:
     """The date of a stored text value, or None when it is not a date written as above."""
-    if not isinstance(text, str) or not _DATE_TEXT.match(text):
+    if not isinstance(text, str) or not _DATE_TEXT.fullmatch(text):
         return None
     try:
         return date.fromisoformat(text[:10])
