@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 import pyarrow as pa
 import pytest
 
-from tagsys.errors import StoreError
+from tagsys.errors import DataError, StoreError
 from tagsys.history import rollback
 from tagsys.store import repository
 from tagsys.store.db import create_store_engine
@@ -194,3 +194,32 @@ def test_a_rollback_stopped_by_a_failed_batch_reports_every_batch_that_committed
     restored = [u for u, ids in table(url).items() if ids == [1]]
     assert len(restored) >= 15  # the three batches before the failure, at least
     assert summary.rows_updated == len(restored) == len(run_journal(url, summary.run_id))
+
+
+@pytest.mark.mariadb
+def test_ids_equal_under_the_collations_padding_fail_the_batch_and_change_nothing(
+    mariadb_url: str,
+) -> None:
+    """MariaDB's utf8mb4_bin ignores trailing spaces: 'a ' finds the row of 'a'. Merged, or
+    bulk-inserted (the insert is ignored, then merged), the write fails naming both ids, and
+    the row of 'a' keeps its tags, outside the scope too."""
+    url = mariadb_url
+    upgrade(url)
+    write_rows(req(url, "A", T1), [("a", [1]), ("z", [1])])
+    before = table(url)
+    scope = TagScope(frozenset({2}))
+    with pytest.raises(DataError, match="'a ' and the stored user id 'a' differ only in trailing"):
+        write_rows(req(url, "B", T2, scope), [("a ", [2])])
+    prepared = pa.table(
+        {
+            "user_id": ["a "],
+            "computed": [[2]],
+            "tag_ids": ["[2]"],
+            "tag_details": [details_json({2: DEFS[2].as_detail()})],
+        },
+        schema=NEW_ROWS_SCHEMA,
+    )
+    with pytest.raises(DataError, match="trailing spaces"):
+        write_partition(req(url, "C", T2, scope), prepared.to_batches())
+    assert table(url) == before
+    assert not run_journal(url, "B") and not run_journal(url, "C")

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from tagsys.errors import StoreError
+from tagsys.errors import DataError, StoreError, TagSysError
 from tagsys.store.adapters import (
     EXISTING_ROWS_SCHEMA,
     Retry,
@@ -425,12 +425,26 @@ def _lock_existing(
     for chunk in chunks(user_ids, adapter.MAX_IN_PARAMS):
         sql = select.format(ids=adapter.placeholders(len(chunk)))
         cursor.execute(sql, chunk)
+        asked = set(chunk)
         for user_id, ids_text, details_text, created, updated in cursor.fetchall():
+            if user_id not in asked:
+                raise _same_key_error(user_id, chunk)
             ours = None
             if adapter.same_stamp(updated, stamp):
                 ours = "inserted" if adapter.same_stamp(created, stamp) else "updated"
             existing[user_id] = StoredRow(as_text(ids_text), as_text(details_text), ours, updated)
     return existing
+
+
+def _same_key_error(stored: str, asked: list[str]) -> DataError:
+    """A row came back for an id that was not asked for: MySQL's and MariaDB's `utf8mb4_bin`
+    compares ids padded with spaces, so 'a' and 'a ' are one key and cannot be two rows."""
+    twins = [u for u in asked if u.rstrip(" ") == stored.rstrip(" ")] or ["(another id)"]
+    return DataError(
+        f"user id {twins[0]!r} and the stored user id {stored!r} differ only in trailing "
+        "spaces, which the database's collation ignores: they would share one user_tags row. "
+        "Nothing of this batch was written; remove trailing spaces from user ids in the lake."
+    )
 
 
 # --- parallel reads of user_tags for the engine -------------------------------------------
@@ -589,7 +603,7 @@ def _close_quietly(conn: Any) -> None:
         log.debug("closing a store connection failed", exc_info=True)
 
 
-def _as_store_error(engine: sa.Engine, exc: Exception) -> StoreError:
-    if isinstance(exc, StoreError):
+def _as_store_error(engine: sa.Engine, exc: Exception) -> TagSysError:
+    if isinstance(exc, TagSysError):  # the product's own (a store error, a data error)
         return exc
     return statement_error(engine.url, exc)
