@@ -81,6 +81,21 @@ def test_oldest_job_first_and_a_silent_owner_s_jobs_are_failed_with_the_reason(
     assert jobs.finish_job(bind=engine, job_id="late", owner="alive", status="completed")
 
 
+def test_an_owner_beats_only_the_jobs_its_workers_hold(engine: sa.Engine) -> None:
+    """A job whose worker was lost is no longer beaten, so the heartbeat check fails it."""
+    for job_id in ("held", "lost"):
+        jobs.create_job(bind=engine, job_id=job_id, request={})
+        assert jobs.claim_next_job(bind=engine, owner="me")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(jobs.tag_jobs).values(heartbeat_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
+    assert jobs.beat_jobs(bind=engine, owner="me", job_ids=[]) == 0
+    assert jobs.beat_jobs(bind=engine, owner="me", job_ids=["held"]) == 1
+    reaped = jobs.reap_jobs(bind=engine, timeout_seconds=30)
+    assert [j.job_id for j in reaped] == ["lost"]
+
+
 def test_cancel_ends_a_submitted_job_and_flags_a_running_one(engine: sa.Engine) -> None:
     jobs.create_job(bind=engine, job_id="queued", request={})
     jobs.create_job(

@@ -40,6 +40,9 @@ EXPORT_MODE = "audience-export"
 MISSED_BEATS = 3
 """A running job is failed after this many heartbeat intervals without a beat."""
 POLL_SECONDS = 1.0
+END_RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0)
+"""Waits between attempts to record a job's end while the store is away (30 s in all); after
+that the job, no longer beaten, is failed by the heartbeat check."""
 
 
 def job_result(summary: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +78,7 @@ class JobRunner:
         self.on_tick = on_tick
         self._stop = threading.Event()
         self._wake = threading.Condition()
-        self._running: dict[str, str] = {}  # job id -> run id
+        self._running: dict[str, str | None] = {}  # job id -> run id (None: not a run)
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
 
@@ -98,7 +101,8 @@ class JobRunner:
             running = dict(self._running)
         for job_id, run_id in running.items():
             log.info("stopping: cancelling job %s", job_id)
-            self.api.cancel_run(run_id)
+            if run_id is not None:
+                self.api.cancel_run(run_id)
         self.wake()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
@@ -151,11 +155,16 @@ class JobRunner:
                 with self._wake:
                     self._wake.wait(POLL_SECONDS)
                 continue
-            self._run(job)
+            try:
+                self._run(job)
+            except Exception:  # not even its failure could be recorded: the heartbeat check will
+                log.exception("job %s: its end could not be recorded", job.job_id)
 
     def _run(self, job: JobRecord) -> None:
         token = request_id.set(f"job:{job.job_id}")
         run_id = uuid.uuid4().hex
+        with self._lock:
+            self._running[job.job_id] = None  # beaten from now on, and only while it runs here
         try:
             log.info("job %s: running %s", job.job_id, job.request)
             if job.request.get("mode") == EXPORT_MODE:
@@ -237,14 +246,29 @@ class JobRunner:
         self, job: JobRecord, status: str, result: dict[str, Any] | None, error: str | None
     ) -> None:
         self.metrics.jobs_finished.labels(status).inc()
-        if not store_jobs.finish_job(
-            bind=self.engine,
-            job_id=job.job_id,
-            owner=self.instance,
-            status=status,
-            result=result,
-            error=error,
-        ):
+        for wait in (*END_RETRY_SECONDS, None):
+            try:
+                recorded = store_jobs.finish_job(
+                    bind=self.engine,
+                    job_id=job.job_id,
+                    owner=self.instance,
+                    status=status,
+                    result=result,
+                    error=error,
+                )
+                break
+            except TagSysError as exc:
+                if wait is None or self._stop.is_set():
+                    raise
+                log.warning(
+                    "job %s: recording its end (%s) failed, again in %s s: %s",
+                    job.job_id,
+                    status,
+                    wait,
+                    exc,
+                )
+                time.sleep(wait)
+        if not recorded:
             log.warning(
                 "job %s: no longer this instance's running job; its end (%s) is not recorded",
                 job.job_id,
@@ -262,7 +286,9 @@ class JobRunner:
                     self._cancel_local(job_id)
                 if now - last_beat >= self.heartbeat_seconds:
                     last_beat = now
-                    store_jobs.beat_jobs(bind=self.engine, owner=self.instance)
+                    with self._lock:
+                        held = list(self._running)
+                    store_jobs.beat_jobs(bind=self.engine, owner=self.instance, job_ids=held)
                     self._reap()
                 self.on_tick()
             except TagSysError as exc:

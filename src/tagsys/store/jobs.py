@@ -7,7 +7,7 @@ running job whose owner stopped beating is failed by any instance (`reap_jobs`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -188,13 +188,15 @@ def finish_job(
         return bool(conn.execute(stmt).rowcount)
 
 
-def beat_jobs(*, bind: Bind, owner: str) -> int:
-    """Keep the running jobs of `owner` alive; returns how many it runs."""
-    stmt = (
-        sa.update(tag_jobs)
-        .where(tag_jobs.c.owner == owner, tag_jobs.c.status == "running")
-        .values(heartbeat_at=_now())
-    )
+def beat_jobs(*, bind: Bind, owner: str, job_ids: Collection[str] | None = None) -> int:
+    """Keep the running jobs of `owner` alive (only `job_ids`, when given: those its workers
+    still hold; a job a worker lost is then failed by `reap_jobs`). Returns how many."""
+    if job_ids is not None and not job_ids:
+        return 0
+    stmt = sa.update(tag_jobs).where(tag_jobs.c.owner == owner, tag_jobs.c.status == "running")
+    if job_ids is not None:
+        stmt = stmt.where(tag_jobs.c.job_id.in_(sorted(job_ids)))
+    stmt = stmt.values(heartbeat_at=_now())
     with transaction(bind) as conn:
         return int(conn.execute(stmt).rowcount)
 
