@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from tagsys.errors import ConflictError, UsageError
 from tagsys.service.scheduler import check_cron, fire_due, next_fire
 from tagsys.store import jobs, schedules
 from tagsys.store.db import create_store_engine
@@ -159,11 +160,23 @@ def test_racing_instances_fire_a_due_schedule_once(engine: sa.Engine) -> None:
     assert len(jobs.list_jobs(bind=engine)) == 1
 
 
+def test_a_schedule_name_taken_meanwhile_is_a_conflict(engine: sa.Engine) -> None:
+    """The service checks the name first; a create that lost the race gets 409, not 503."""
+    made = {"cron": "0 2 * * *", "timezone": "UTC", "request": {"mode": "task-all"}}
+    later = datetime(2030, 1, 1, tzinfo=UTC)
+    schedules.create_schedule(bind=engine, name="nightly", next_fire_at=later, **made)
+    with pytest.raises(ConflictError, match="a schedule named 'nightly' exists already"):
+        schedules.create_schedule(bind=engine, name="nightly", next_fire_at=later, **made)
+
+
 def test_cron_expressions_are_checked_and_read_in_their_time_zone() -> None:
     assert check_cron("  0   2 * * * ") == "0 2 * * *"
     for bad in ("0 2 * *", "61 * * * *", "every day", "0 2 * * * *"):
         with pytest.raises(Exception, match="not a cron expression"):
             check_cron(bad)
+    for never in ("0 0 30 2 *", "0 0 31 4 *"):  # valid fields, no such day
+        with pytest.raises(UsageError, match="never falls due"):
+            check_cron(never)
     after = datetime(2026, 3, 10, 17, 59, tzinfo=UTC)
     assert next_fire("0 2 * * *", "Asia/Shanghai", after) == datetime(
         2026, 3, 10, 18, 0, tzinfo=UTC

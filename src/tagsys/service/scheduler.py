@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from tagsys.errors import UsageError
 from tagsys.store import schedules as store_schedules
@@ -28,6 +28,13 @@ def check_cron(expression: str) -> str:
             f"'{expression}' is not a cron expression: use five fields, minute hour "
             "day-of-month month day-of-week, e.g. '0 2 * * *' for 02:00 every day"
         )
+    try:
+        next_fire(expression, "UTC", datetime.now(UTC))
+    except CroniterBadDateError as exc:
+        raise UsageError(
+            f"'{expression}' never falls due (a day no month has, such as 30 February): "
+            "choose a day every listed month has"
+        ) from exc
     return expression
 
 

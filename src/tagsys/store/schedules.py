@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tagsys.errors import ConflictError
 from tagsys.store.db import Bind, transaction
 from tagsys.store.jobs import create_job
 from tagsys.store.schema import tag_schedules
@@ -62,7 +63,12 @@ def create_schedule(
         "created_at": datetime.now(UTC),
     }
     with transaction(bind) as conn:
-        key = conn.execute(sa.insert(tag_schedules).values(**values)).inserted_primary_key
+        try:
+            key = conn.execute(sa.insert(tag_schedules).values(**values)).inserted_primary_key
+        except sa.exc.IntegrityError as exc:  # the unique name, taken by a concurrent create
+            raise ConflictError(
+                f"a schedule named '{name}' exists already", code="duplicate_name"
+            ) from exc
         assert key is not None
         row = conn.execute(
             sa.select(tag_schedules).where(tag_schedules.c.schedule_id == key[0])
