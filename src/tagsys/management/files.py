@@ -204,7 +204,7 @@ def plan(manager: TagManager, folder: Path) -> Plan:
     return result
 
 
-class _TextDates(yaml.SafeLoader):
+class _TextDates(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML has no stubs here
     """YAML without its timestamp type: an unquoted 2024-01-01 stays the text rules expect."""
 
 
