@@ -7,18 +7,21 @@ import itertools
 import threading
 import time
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 import pytest
+import sqlalchemy as sa
 
-from tagsys.errors import DataError, StoreError
-from tagsys.history import rollback
-from tagsys.store import repository
+from tagsys.errors import ConflictError, DataError, StoreError, UsageError
+from tagsys.history import retention, rollback
+from tagsys.store import journal, repository, runs
 from tagsys.store.db import create_store_engine
 from tagsys.store.journal import JournalEntry
 from tagsys.store.migrate import upgrade
 from tagsys.store.restore import RestoreCounts, RestoreRequest
+from tagsys.store.schema import tag_runs
+from tagsys.store.schema import user_tags_journal as J
 from tagsys.store.writer import NEW_ROWS_SCHEMA, WriteRequest, write_partition, write_rows
 from tagsys.tagsets import TagInfo, TagScope, details_json
 from tests.history.support import run_journal
@@ -123,6 +126,7 @@ def test_a_rollback_overlapping_a_run_on_the_same_users_loses_no_update(mariadb_
     users = [f"u{i:04d}" for i in range(600)]
     write_rows(req(url, "A", T1), [(u, [1]) for u in users[::2]])
     write_rows(req(url, "B", T2), [(u, [2]) for u in users])
+    _recorded_at(url, "B")
     after_b = table(url)
     summary = rollback.new_summary("B", dry_run=False, as_of=date(2026, 1, 3))
     start = threading.Barrier(2)
@@ -178,6 +182,7 @@ def test_a_rollback_stopped_by_a_failed_batch_reports_every_batch_that_committed
     users = [f"u{i:03d}" for i in range(60)]
     write_rows(req(url, "A", T1), [(u, [1]) for u in users])
     write_rows(req(url, "B", T2), [(u, [2]) for u in users])
+    _recorded_at(url, "B")
     calls = itertools.count(1)
     real_batch = rollback.restore_batch
 
@@ -223,3 +228,86 @@ def test_ids_equal_under_the_collations_padding_fail_the_batch_and_change_nothin
         write_partition(req(url, "C", T2, scope), prepared.to_batches())
     assert table(url) == before
     assert not run_journal(url, "B") and not run_journal(url, "C")
+
+
+def test_a_prune_that_stopped_midway_refuses_rollback_and_the_next_prune_ends_it(
+    url: str,
+) -> None:
+    """A prune marks the run before deleting: stopped after its first chunk, the run reads
+    pruned (no rollback from part of a journal) and the next prune deletes the rest."""
+    users = [f"u{i:03d}" for i in range(12)]
+    write_rows(req(url, "A", T1), [(u, [1]) for u in users])
+    engine = create_store_engine(url)
+    try:
+        _recorded(engine, "A")
+        with engine.begin() as conn:  # where a prune stopped: marked, 5 of 12 entries deleted
+            conn.execute(
+                sa.update(tag_runs).where(tag_runs.c.run_id == "A").values(journal="pruned")
+            )
+            conn.execute(sa.delete(J).where(J.c.run_id == "A", J.c.user_id.in_(users[:5])))
+        with pytest.raises(UsageError, match="has had its journal pruned"):
+            rollback.check_target(engine, "A")
+        result = retention.prune(engine, days=1, now=datetime.now(UTC) + timedelta(days=400))
+        assert (result.runs, result.entries) == (1, 7)
+        assert not run_journal(url, "A")
+        assert (
+            retention.prune(engine, days=1, now=datetime.now(UTC) + timedelta(days=400)).runs == 0
+        )
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.mariadb
+def test_a_rollback_whose_journal_is_pruned_meanwhile_fails_and_counts_what_it_restored(
+    mariadb_url: str,
+) -> None:
+    url = mariadb_url
+    upgrade(url)
+    users = [f"u{i:04d}" for i in range(1000)]
+    write_rows(req(url, "A", T1), [(u, [1]) for u in users])
+    write_rows(req(url, "B", T2), [(u, [2]) for u in users])
+    summary = rollback.new_summary("B", dry_run=False, as_of=date(2026, 1, 3))
+    errors: list[BaseException] = []
+    _recorded_at(url, "B")
+
+    def undo() -> None:
+        rollback.execute(url, summary, batch_size=5, journal_on=True)
+
+    thread = threading.Thread(target=_catching(undo, errors))
+    thread.start()
+    engine = create_store_engine(url)
+    try:
+        while not run_journal(url, summary.run_id) and thread.is_alive():
+            time.sleep(0.01)
+        journal.prune_run(bind=engine, run_id="B")
+        thread.join(timeout=300)
+    finally:
+        engine.dispose()
+    assert len(errors) == 1 and isinstance(errors[0], ConflictError), errors
+    assert "was pruned while this rollback read it" in str(errors[0])
+    restored = [u for u, ids in table(url).items() if ids == [1]]
+    assert 0 < len(restored) < len(users)
+    assert summary.rows_updated == len(restored) == len(run_journal(url, summary.run_id))
+
+
+def _recorded(engine: sa.Engine, run_id: str) -> None:
+    """The run's tag_runs row, as a run that journaled and completed leaves it."""
+    runs.start_run(
+        bind=engine,
+        run_id=run_id,
+        mode="task-all",
+        as_of=date(2026, 1, 1),
+        host="test",
+        pid=1,
+        heartbeat_seconds=10,
+        journal="on",
+    )
+    runs.finish_run(bind=engine, run_id=run_id, status="completed")
+
+
+def _recorded_at(url: str, run_id: str) -> None:
+    engine = create_store_engine(url)
+    try:
+        _recorded(engine, run_id)
+    finally:
+        engine.dispose()

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tagsys.engine.summary import PhaseTimer, RunSummary
-from tagsys.errors import UsageError
+from tagsys.errors import ConflictError, UsageError
 from tagsys.store import journal
 from tagsys.store.db import create_store_engine, engine_adapter
 from tagsys.store.restore import RestoreCounts, RestoreRequest, restore_batch
@@ -174,6 +174,7 @@ def _restore_all(
                     entries = journal.run_entries(
                         bind=engine, run_id=target, after_user=after, limit=batch_size
                     )
+                    _check_still_journaled(engine, target)  # after the read: see prune_run
                     if entries:
                         pending.append(pool.submit(restore_batch, request, entries))
                         after = entries[-1].user_id
@@ -188,6 +189,17 @@ def _restore_all(
                 raise
     finally:
         engine.dispose()
+
+
+def _check_still_journaled(bind: sa.Engine, run_id: str) -> None:
+    run = get_run(bind=bind, run_id=run_id)
+    if run is None or run.journal != "on":
+        raise ConflictError(
+            f"the journal of run {run_id} was pruned while this rollback read it: the rows "
+            "restored so far stay restored (see this rollback's counts), the others cannot be; "
+            "run the request before that run again to restore its tags",
+            code="journal_pruned",
+        )
 
 
 def _count_committed(pending: Iterable[Future[RestoreCounts]], totals: RestoreCounts) -> None:

@@ -165,17 +165,26 @@ def tag_member_count(*, bind: sa.Engine, tag_id: int) -> int:
 
 
 def journaled_runs_before(*, bind: Bind, started_before: datetime) -> list[RunRecord]:
-    """Runs with a journal (not pruned) that started before the cut-off."""
+    """Runs that started before the cut-off and hold journal entries: those with a journal,
+    and those marked pruned by a prune that stopped before deleting all of them."""
+    leftover = sa.exists().where(J.c.run_id == tag_runs.c.run_id)
     query = sa.select(tag_runs).where(
-        tag_runs.c.journal == "on", tag_runs.c.started_at < started_before
+        tag_runs.c.started_at < started_before,
+        sa.or_(tag_runs.c.journal == "on", sa.and_(tag_runs.c.journal == "pruned", leftover)),
     )
     with transaction(bind) as conn:
         return [record_of(row) for row in conn.execute(query)]
 
 
 def prune_run(*, bind: sa.Engine, run_id: str, chunk: int = 5000) -> int:
-    """Delete one run's entries (a chunk per transaction), then mark its journal pruned.
-    Returns the entries deleted."""
+    """Mark one run's journal pruned, then delete its entries (a chunk per transaction).
+    Marked first, a run is never rolled back from part of its journal: a rollback that has
+    begun stops at its next page (`tagsys.history.rollback`), and a prune that stops midway
+    leaves the rest to the next prune. Returns the entries deleted."""
+    with transaction(bind) as conn:
+        conn.execute(
+            sa.update(tag_runs).where(tag_runs.c.run_id == run_id).values(journal="pruned")
+        )
     deleted = 0
     while True:
         with transaction(bind) as conn:
@@ -186,9 +195,6 @@ def prune_run(*, bind: sa.Engine, run_id: str, chunk: int = 5000) -> int:
                 )
             ]
             if not users:
-                conn.execute(
-                    sa.update(tag_runs).where(tag_runs.c.run_id == run_id).values(journal="pruned")
-                )
                 return deleted
             conn.execute(sa.delete(J).where(J.c.run_id == run_id, J.c.user_id.in_(users)))
             deleted += len(users)
