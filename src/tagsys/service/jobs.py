@@ -87,6 +87,7 @@ class JobRunner:
         for index in range(self.workers):
             self._spawn(f"tagsys-job-worker-{index}", functools.partial(self._work, index))
         self._spawn("tagsys-job-maintenance", self._maintain)
+        self._spawn("tagsys-job-ticks", self._ticks)
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -290,11 +291,21 @@ class JobRunner:
                         held = list(self._running)
                     store_jobs.beat_jobs(bind=self.engine, owner=self.instance, job_ids=held)
                     self._reap()
-                self.on_tick()
             except TagSysError as exc:
                 log.warning("job maintenance: %s", exc)
             except Exception:
                 log.exception("job maintenance failed; it goes on")
+
+    def _ticks(self) -> None:
+        """`on_tick` (due schedules, the audience index's catch-up) on a thread of its own:
+        it may wait on a lock for as long as a rebuild takes, and heartbeats must not."""
+        while not self._stop.wait(POLL_SECONDS):
+            try:
+                self.on_tick()
+            except TagSysError as exc:
+                log.warning("service tick: %s", exc)
+            except Exception:
+                log.exception("service tick failed; it goes on")
 
     def _reap(self) -> None:
         timeout = MISSED_BEATS * self.heartbeat_seconds

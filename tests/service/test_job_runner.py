@@ -1,0 +1,65 @@
+"""The job runner's own threads against a real store, without Spark (no job workers)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+import sqlalchemy as sa
+
+from tagsys.service.jobs import JobRunner
+from tagsys.service.observability import Metrics, StoreCollector
+from tagsys.store import jobs
+from tagsys.store.db import create_store_engine
+from tagsys.store.migrate import upgrade
+
+
+def test_a_tick_waiting_on_a_lock_does_not_hold_up_heartbeats_and_reaping(
+    tmp_path: Path,
+) -> None:
+    """The audience index's catch-up can wait as long as a rebuild holds its lock; meanwhile
+    the maintenance thread still fails a dead instance's job (and beats live ones)."""
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    upgrade(url)
+    engine = create_store_engine(url)
+    release = threading.Event()
+    ticking = threading.Event()
+
+    def blocked_tick() -> None:
+        ticking.set()
+        release.wait(30)
+
+    runner = JobRunner(
+        cast(Any, None),  # no workers: the API is never touched
+        engine,
+        "me",
+        Metrics(StoreCollector(lambda: ({}, {}))),
+        workers=0,
+        heartbeat_seconds=0.2,
+        today=date.today,
+        on_tick=blocked_tick,
+    )
+    jobs.create_job(bind=engine, job_id="orphan", request={})
+    assert jobs.claim_next_job(bind=engine, owner="dead")
+    runner.start()
+    try:
+        assert ticking.wait(10)
+        with engine.begin() as conn:  # its owner dies only now, while the tick waits
+            conn.execute(
+                sa.update(jobs.tag_jobs).values(
+                    heartbeat_at=datetime.now(UTC) - timedelta(minutes=1)
+                )
+            )
+        deadline = time.monotonic() + 10
+        while (job := jobs.get_job(bind=engine, job_id="orphan")) and job.status == "running":
+            assert time.monotonic() < deadline, "no reaping while a tick waited"
+            time.sleep(0.05)
+        assert job is not None and job.status == "failed"
+        assert runner.alive()
+    finally:
+        release.set()
+        runner.stop(timeout=5)
+        engine.dispose()
