@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tagsys.api import TagSystemAPI
+from tagsys.service.models import encode_cursor
 from tagsys.settings import load_settings
 from tests.service.conftest import make_lake, seeded_sqlite
 from tests.service.support import AS_OF, Service, service_env, table_rows
@@ -120,6 +121,18 @@ def test_tasks_and_runs_are_listed_newest_first_with_cursors(service: Service) -
     assert service.get("/api/v1/runs/nope").status_code == 404
     bad = service.get("/api/v1/tasks", params={"cursor": "garbage"})
     assert bad.status_code == 422 and "cursor" in bad.json()["error"]["message"]
+    extreme = encode_cursor("0001-01-01T00:00:00+14:00", "x")  # year 0 in UTC
+    for listing in ("/api/v1/tasks", "/api/v1/runs"):
+        assert service.get(listing, params={"cursor": extreme}).status_code == 422
+    for path in ("/api/v1/tags/99999999999999999999/history", "/api/v1/tags/1/versions/2147483648"):
+        assert service.get(path).status_code == 422, path
+
+
+def test_a_schedule_that_never_falls_due_is_refused(service: Service) -> None:
+    body = {"name": "leap", "cron": "0 0 30 2 *", "request": {"mode": "task-all"}}
+    response = service.post("/api/v1/schedules", body)
+    assert response.status_code == 422, response.text
+    assert "never falls due" in response.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -114,8 +114,10 @@ def time_cursor(cursor: str | None) -> tuple[datetime, str] | None:
     if parts is None:
         return None
     try:
-        return datetime.fromisoformat(parts[0]), parts[1]
-    except ValueError:
+        at = datetime.fromisoformat(parts[0])
+        at.astimezone(UTC)  # a forged extreme time overflows here, not in the store's driver
+        return at, parts[1]
+    except (ValueError, OverflowError):
         raise ApiError(
             422, "invalid_request", "cursor is not valid: pass next_cursor unchanged"
         ) from None

@@ -48,7 +48,7 @@ def user_history(
 
 @router.get("/tags/{tag_id}/history", summary="A tag's runs: entered, exited, members")
 def tag_history(
-    tag_id: int = Path(ge=1),
+    tag_id: int = Path(ge=1, le=2_147_483_647),
     limit: int = Query(50, ge=1, le=MAX_PAGE),
     cursor: str | None = Query(None, max_length=512),
     ctx: ServiceContext = Depends(context_of),

@@ -248,7 +248,7 @@ def list_versions(manager: Manager, _: Caller, tag_id: int = TagId) -> dict[str,
 
 @router.get("/tags/{tag_id:int}/versions/{version:int}", summary="One version of a tag")
 def get_version(
-    manager: Manager, _: Caller, tag_id: int = TagId, version: int = Path(ge=0)
+    manager: Manager, _: Caller, tag_id: int = TagId, version: int = Path(ge=0, le=2_147_483_647)
 ) -> dict[str, Any]:
     return {"success": True, "version": version_view(manager.version(tag_id, version))}
 
