@@ -170,6 +170,10 @@ def test_every_response_carries_a_request_id_and_errors_share_one_shape(service:
     assert set(response.json()) == {"success", "error"}
     assert set(response.json()["error"]) == {"code", "message", "details"}
     assert service.get("/health").headers["X-Request-ID"]
+    put = service.request("PUT", "/api/v1/tags/1")
+    assert put.status_code == 405 and put.json()["error"]["code"] == "method_not_allowed"
+    assert set(put.headers["Allow"].split(", ")) >= {"DELETE", "GET", "PATCH"}, put.headers
+    assert "use DELETE, GET" in put.json()["error"]["message"]
 
 
 def test_a_full_queue_answers_429_with_retry_after(service: Service) -> None:

@@ -4,6 +4,7 @@ details}}`. Product errors map to statuses here; nothing else leaks a traceback.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -110,11 +111,22 @@ def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
 def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
     """Every method some route serves at this path (Starlette names only the first route's)."""
     allowed: set[str] = set()
-    for route in app.router.routes:
+    for route in _flat_routes(app.router.routes):
         for method in getattr(route, "methods", None) or ():
             if route.matches({**request.scope, "method": method})[0] == Match.FULL:
                 allowed.add(method)
     return sorted(allowed)
+
+
+def _flat_routes(routes: Iterable[Any]) -> Iterator[Any]:
+    """The routes, with those of included routers (FastAPI 0.165 keeps an included router as
+    one entry holding the original; older versions copied its routes in)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _flat_routes(inner.routes)
+        else:
+            yield route
 
 
 def install_error_handlers(app: FastAPI) -> None:
