@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from tagsys.lake.dates import parse_date_text
@@ -53,6 +54,8 @@ def condition_holds(condition: Condition, kind: ValueKind | None, actual: Any, a
     if actual is None:
         return False
     expected = condition.value
+    if isinstance(actual, Decimal) and _has_float(expected):
+        actual = float(actual)  # Spark compares a decimal column with a float as doubles
     if kind == "date":
         actual = _as_date(actual)
         if actual is None:  # text that is not a date
@@ -60,6 +63,11 @@ def condition_holds(condition: Condition, kind: ValueKind | None, actual: Any, a
         if condition.operator not in _RELATIVE:
             expected = _as_dates(expected)
     return bool(_TESTS[condition.operator](actual, expected, as_of))
+
+
+def _has_float(value: Any) -> bool:
+    values = value if isinstance(value, list) else [value]
+    return any(isinstance(v, float) for v in values)
 
 
 def _as_date(actual: Any) -> date | None:
