@@ -219,6 +219,9 @@ def test_bad_input_is_refused_with_every_problem(served: tuple[Server, str, Path
     duplicate = service.call("POST", "/api/v1/tags", {"name": "broken", "category": "people"})
     assert duplicate.status_code == 409 and duplicate.json()["error"]["code"] == "duplicate_name"
     assert service.call("POST", "/api/v1/categories", {"name": "people"}).status_code == 409
+    tag_id = draft.json()["tag"]["tag_id"]
+    nulls = service.call("PATCH", f"/api/v1/tags/{tag_id}", {"rules": None, "name": None})
+    assert nulls.status_code == 422 and "name, rules cannot be null" in nulls.text, nulls.text
     missing = service.call("DELETE", "/api/v1/tags/999999")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
     preview = service.call("POST", "/api/v1/rules/preview", {"rule": BROKEN})

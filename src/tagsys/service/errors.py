@@ -109,13 +109,15 @@ def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
-    """Every method some route serves at this path (Starlette names only the first route's)."""
-    allowed: set[str] = set()
+    """Every method the resource at this path serves (Starlette names only the first route's).
+    A literal path (`/audiences/count`) is its own resource, not a value of a parameter route
+    (`/audiences/{name}`) that also matches it."""
+    found: dict[bool, set[str]] = {True: set(), False: set()}
     for route in _flat_routes(app.router.routes):
         for method in getattr(route, "methods", None) or ():
             if route.matches({**request.scope, "method": method})[0] == Match.FULL:
-                allowed.add(method)
-    return sorted(allowed)
+                found["{" not in getattr(route, "path", "{")].add(method)
+    return sorted(found[True] or found[False])
 
 
 def _flat_routes(routes: Iterable[Any]) -> Iterator[Any]:

@@ -65,7 +65,7 @@ class TagUpdate(BaseModel):
     def changes(self) -> dict[str, Any]:
         fields = self.model_fields_set - {"comment", "expected_version"}
         changes = {name: getattr(self, name) for name in fields}
-        nulls = [name for name in ("name", "category", "active") if changes.get(name, 0) is None]
+        nulls = [n for n in ("name", "category", "active", "rules") if changes.get(n, 0) is None]
         if nulls:
             raise ApiError(
                 422,
