@@ -43,6 +43,19 @@ def req(url: str, run_id: str | None, at: datetime, scope: TagScope | None = Non
     return WriteRequest(url, scope, DEFS, at, batch_size=3, run_id=run_id)
 
 
+def new_rows(users: list[tuple[str, int]]) -> pa.Table:
+    """Rows the engine prepared for users without one, each with a single tag."""
+    return pa.table(
+        {
+            "user_id": [u for u, _ in users],
+            "computed": [[t] for _, t in users],
+            "tag_ids": [f"[{t}]" for _, t in users],
+            "tag_details": [details_json({t: DEFS[t].as_detail()}) for _, t in users],
+        },
+        schema=NEW_ROWS_SCHEMA,
+    )
+
+
 def table(url: str) -> dict[str, list[int]]:
     engine = create_store_engine(url)
     try:
@@ -86,15 +99,7 @@ def test_bulk_inserts_are_journaled_and_a_user_with_a_row_after_all_gets_its_bef
 ) -> None:
     write_rows(req(url, "A", T1), [("b", [3])])
     users = ["a", "b", "c"]
-    prepared = pa.table(
-        {
-            "user_id": users,
-            "computed": [[1], [1], [2]],
-            "tag_ids": ["[1]", "[1]", "[2]"],
-            "tag_details": [details_json({t: DEFS[t].as_detail()}) for t in (1, 1, 2)],
-        },
-        schema=NEW_ROWS_SCHEMA,
-    )
+    prepared = new_rows(list(zip(users, (1, 1, 2), strict=True)))
     counts = write_partition(req(url, "B", T2, TagScope(frozenset({1, 2}))), prepared.to_batches())
     assert (counts.inserted, counts.updated) == (2, 1)
     found = run_journal(url, "B")
@@ -103,15 +108,7 @@ def test_bulk_inserts_are_journaled_and_a_user_with_a_row_after_all_gets_its_bef
         "b": ("[3]", "[1,3]"),
         "c": (None, "[2]"),
     }
-    fresh = pa.table(
-        {
-            "user_id": ["e"],
-            "computed": [[4]],
-            "tag_ids": ["[4]"],
-            "tag_details": [details_json({4: DEFS[4].as_detail()})],
-        },
-        schema=NEW_ROWS_SCHEMA,
-    )
+    fresh = new_rows([("e", 4)])
     write_partition(req(url, "C", T2), fresh.to_batches())
     assert run_journal(url, "C")["e"].entered == (4,)
 
@@ -215,15 +212,7 @@ def test_ids_equal_under_the_collations_padding_fail_the_batch_and_change_nothin
     scope = TagScope(frozenset({2}))
     with pytest.raises(DataError, match="'a ' and the stored user id 'a' differ only in trailing"):
         write_rows(req(url, "B", T2, scope), [("a ", [2])])
-    prepared = pa.table(
-        {
-            "user_id": ["a "],
-            "computed": [[2]],
-            "tag_ids": ["[2]"],
-            "tag_details": [details_json({2: DEFS[2].as_detail()})],
-        },
-        schema=NEW_ROWS_SCHEMA,
-    )
+    prepared = new_rows([("a ", 2)])
     with pytest.raises(DataError, match="trailing spaces"):
         write_partition(req(url, "C", T2, scope), prepared.to_batches())
     assert table(url) == before
