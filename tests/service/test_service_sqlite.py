@@ -6,14 +6,19 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import sqlalchemy as sa
 
 from tagsys.api import TagSystemAPI
 from tagsys.service.models import encode_cursor
 from tagsys.settings import load_settings
+from tagsys.store import jobs as store_jobs
+from tagsys.store.db import create_store_engine
+from tagsys.store.schema import tag_jobs
 from tests.service.conftest import make_lake, seeded_sqlite
 from tests.service.support import AS_OF, Service, service_env, table_rows
 
@@ -126,6 +131,52 @@ def test_tasks_and_runs_are_listed_newest_first_with_cursors(service: Service) -
         assert service.get(listing, params={"cursor": extreme}).status_code == 422
     for path in ("/api/v1/tags/99999999999999999999/history", "/api/v1/tags/1/versions/2147483648"):
         assert service.get(path).status_code == 422, path
+
+
+def test_a_run_a_job_named_but_has_not_begun_is_starting_not_missing(
+    service: Service, store: str
+) -> None:
+    """The task's status names its run id a moment before the run records itself; a console
+    polling the run's progress then must not get a 404."""
+    engine = create_store_engine(store)
+    now = datetime.now(UTC)
+    job = {"request": {"mode": "task-all"}, "submitted_at": now, "started_at": now}
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.insert(tag_jobs).values(
+                    **job,
+                    job_id="elsewhere",
+                    status="running",
+                    owner="other",
+                    heartbeat_at=now,
+                    run_id="run-not-begun",
+                )
+            )
+            conn.execute(
+                sa.insert(tag_jobs).values(
+                    **job,
+                    job_id="cancelled-early",
+                    status="cancelled",
+                    completed_at=now,
+                    run_id="run-never-begun",
+                )
+            )
+        for run_id, status in (("run-not-begun", "starting"), ("run-never-begun", "cancelled")):
+            answer = service.get(f"/api/v1/runs/{run_id}/progress")
+            assert answer.status_code == 200, answer.text
+            assert answer.json() == {
+                "success": True,
+                "run_id": run_id,
+                "status": status,
+                "phase": None,
+                "spark": None,
+            }
+        assert service.get("/api/v1/runs/run-not-begun").status_code == 404  # no record yet
+        assert service.get("/api/v1/runs/nope/progress").status_code == 404
+    finally:
+        store_jobs.set_job_status(bind=engine, job_id="elsewhere", status="failed")
+        engine.dispose()
 
 
 def test_a_schedule_that_never_falls_due_is_refused(service: Service) -> None:

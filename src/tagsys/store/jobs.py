@@ -151,6 +151,13 @@ def claim_next_job(*, bind: Bind, owner: str) -> JobRecord | None:
         return _get_job(conn, job_id) if claimed else None
 
 
+def job_of_run(*, bind: Bind, run_id: str) -> JobRecord | None:
+    """The job that reserved `run_id` (its run may not be recorded yet), or None."""
+    with transaction(bind) as conn:
+        row = conn.execute(sa.select(tag_jobs).where(tag_jobs.c.run_id == run_id)).first()
+        return None if row is None else _job(row)
+
+
 def set_job_run(*, bind: Bind, job_id: str, run_id: str) -> None:
     with transaction(bind) as conn:
         conn.execute(sa.update(tag_jobs).where(tag_jobs.c.job_id == job_id).values(run_id=run_id))

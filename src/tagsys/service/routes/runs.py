@@ -10,6 +10,7 @@ from tagsys.service.context import ServiceContext, context_of
 from tagsys.service.errors import ApiError
 from tagsys.service.models import ERROR_RESPONSES, MAX_PAGE, encode_cursor, time_cursor
 from tagsys.service.security import caller
+from tagsys.store import jobs as store_jobs
 from tagsys.store import runs as store_runs
 from tagsys.store.runs import RunRecord
 
@@ -81,10 +82,11 @@ def progress(
 ) -> dict[str, Any]:
     """`spark` counts the tasks of the run's Spark jobs going on now (percent of them done);
     it is null when this instance runs no Spark job of the run (between phases, a run of
-    another instance or process, a finished run)."""
+    another instance or process, a finished run). A run a job has named but not yet begun
+    is `starting` (or the job's own end, if it ended first)."""
     run = store_runs.get_run(bind=ctx.engine, run_id=run_id)
     if run is None:
-        raise ApiError(404, "not_found", f"no run with id '{run_id}'")
+        return _not_started(ctx, run_id)
     found = ctx.api.run_progress(run_id) if run.finished_at is None else None
     return {
         "success": True,
@@ -93,3 +95,12 @@ def progress(
         "phase": run.phase,
         "spark": found.view() if found else None,
     }
+
+
+def _not_started(ctx: ServiceContext, run_id: str) -> dict[str, Any]:
+    """A job names its run id before the run records itself: polling it then is no error."""
+    job = store_jobs.job_of_run(bind=ctx.engine, run_id=run_id)
+    if job is None:
+        raise ApiError(404, "not_found", f"no run with id '{run_id}'")
+    status = job.status if job.final else "starting"
+    return {"success": True, "run_id": run_id, "status": status, "phase": None, "spark": None}
