@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -429,3 +430,45 @@ def test_task_users_listed_user_with_a_row_who_left_the_lake(
     assert ids(shop) == want
     assert (summary.users_evaluated, summary.rows_updated) == (2, 1)
     assert next(t for t in summary.tags if t.tag_id == 101).removed == 1
+
+
+AMOUNTS = pa.schema([("user_id", pa.string()), ("amount", pa.float64())])
+NAN_TAGS: dict[int, tuple[str, str, list[dict[str, Any]]]] = {
+    301: (
+        "big",
+        "value",
+        [{"logic": "AND", "conditions": [{"field": "amount", "operator": ">", "value": 1000}]}],
+    ),
+    302: (
+        "no amount",
+        "value",
+        [{"logic": "AND", "conditions": [{"field": "amount", "operator": "is_null"}]}],
+    ),
+    303: (
+        "not big",
+        "value",
+        [{"logic": "NOT", "conditions": [{"field": "amount", "operator": ">", "value": 1000}]}],
+    ),
+}
+
+
+def test_nan_in_a_double_column_is_a_missing_value_in_runs_and_explain(
+    make_api, sqlite_url: str, tmp_path: Path
+) -> None:
+    """Pandas writes a missing number as NaN; Spark alone would rank it above 1000."""
+    lake = tmp_path / "lake"
+    rows = [
+        {"user_id": "nan", "amount": float("nan")},
+        {"user_id": "null", "amount": None},
+        {"user_id": "rich", "amount": 6000.0},
+    ]
+    write_table(lake, "orders", rows, AMOUNTS)
+    load_tags(sqlite_url, NAN_TAGS)
+    api: TagSystemAPI = make_api(sqlite_url, lake)
+    summary = api.run(api.request("task-all", as_of=AS_OF))
+    assert summary.succeeded, summary.render()
+    assert ids(api) == {"nan": [302, 303], "null": [302, 303], "rich": [301]}
+    explained = api.explain_tag(301, "nan", AS_OF).to_dict()
+    assert explained["applies"] is False
+    assert explained["rules"][0]["root"]["children"][0]["actual"] is None
+    assert api.explain_tag(303, "nan", AS_OF).applies is True

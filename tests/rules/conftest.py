@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tagsys.lake.reader import rule_value
 from tagsys.lake.schema import LakeColumn, LakeSchema
 
 if TYPE_CHECKING:
@@ -44,17 +45,23 @@ def as_of() -> date:
 
 @pytest.fixture(scope="session")
 def spark_eval(spark: SparkSession) -> SparkEval:
-    """Evaluate columns over a tiny frame (one column per alias) in ONE Spark job.
+    """Evaluate columns over a tiny frame (one column per alias, as the lake reader gives
+    them to rules: `rule_value`) in ONE Spark job.
 
     Returns, per input row in order, the value of every column.
     """
 
     def run(columns: Sequence[LakeColumn], rows: Rows, tests: Sequence[Column]) -> list[list[Any]]:
-        quoted = [c.alias.replace("`", "``") for c in columns]
-        ddl = ", ".join(f"`{name}` {c.data_type}" for name, c in zip(quoted, columns, strict=True))
+        from pyspark.sql import functions as F
+
+        named = [(c.alias.replace("`", "``"), c) for c in columns]
+        ddl = ", ".join(f"`{name}` {c.data_type}" for name, c in named)
         data = [(i, *(row.get(c.alias) for c in columns)) for i, row in enumerate(rows)]
         frame = spark.createDataFrame(data, schema=f"_row int, {ddl}")
-        out = frame.select("_row", *[test.alias(f"t{i}") for i, test in enumerate(tests)])
+        as_read = [rule_value(F.col(f"`{q}`"), c.data_type).alias(c.alias) for q, c in named]
+        out = frame.select("_row", *as_read).select(
+            "_row", *[test.alias(f"t{i}") for i, test in enumerate(tests)]
+        )
         collected = sorted(out.collect(), key=lambda r: r["_row"])
         return [[r[f"t{i}"] for i in range(len(tests))] for r in collected]
 

@@ -8,6 +8,7 @@ batch of rules in one Spark job over a tiny frame.
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -114,7 +115,7 @@ timestamps = st.builds(
 rows = st.fixed_dictionaries(
     {
         "t__n": maybe(st.sampled_from(INTS)),
-        "t__x": maybe(st.sampled_from([*FLOATS, 0.0, 10.0])),
+        "t__x": maybe(st.sampled_from([*FLOATS, 0.0, 10.0, math.inf, math.nan])),
         "t__s": maybe(texts),
         "t__d": maybe(st.sampled_from(DATES)),
         "t__ts": maybe(timestamps),

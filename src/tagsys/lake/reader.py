@@ -53,10 +53,22 @@ def select_snapshot(frame: DataFrame, snapshot: TableSnapshot, columns: Sequence
             f"{_describe(snapshot)}; its columns: {', '.join(frame.columns)}"
         )
     user_id = F.col(snapshot.user_id_column).cast("string")
+    types = dict(frame.dtypes)
     return frame.where(user_id.isNotNull()).select(
         user_id.alias(USER_ID),
-        *(F.col(c).alias(column_alias(snapshot.table, c)) for c in wanted),
+        *(rule_value(F.col(c), types[c]).alias(column_alias(snapshot.table, c)) for c in wanted),
     )
+
+
+def rule_value(column: Column, data_type: str) -> Column:
+    """A lake value as rules see it: NaN in a floating column is a missing value (null), as
+    pandas writes missing numbers; Spark alone orders NaN above every number. Once per value
+    here, not in every condition (the reference evaluator: `rules.reference.lake_value`)."""
+    from pyspark.sql import functions as F
+
+    if data_type in ("double", "float"):
+        return F.nanvl(column, F.lit(None).cast(data_type))
+    return column
 
 
 def find_duplicate_user_ids(frame: DataFrame, limit: int = 5) -> list[str]:

@@ -19,7 +19,7 @@ from tagsys.rules.model import (
     condition_kind,
     reads_text_as_date,
 )
-from tagsys.rules.reference import combine, condition_holds
+from tagsys.rules.reference import combine, condition_holds, lake_value
 from tagsys.rules.validate import RuleInput, at, parse_rule, show
 
 
@@ -94,7 +94,7 @@ def _condition(
     condition: Condition, location: str, row: Mapping[str, Any], schema: LakeSchema, as_of: date
 ) -> ConditionOutcome:
     column = schema.resolve(condition.field)
-    actual = row.get(column.alias)
+    actual = lake_value(row.get(column.alias))
     text_date = reads_text_as_date(condition, column)
     return ConditionOutcome(
         location=location,

@@ -7,6 +7,7 @@ the user's value (None or absent = null).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -42,7 +43,14 @@ def user_value(
 ) -> tuple[ValueKind | None, Any]:
     """The column kind and the user's value for the condition's field."""
     column = schema.resolve(condition.field)
-    return condition_kind(condition, column), row.get(column.alias)
+    return condition_kind(condition, column), lake_value(row.get(column.alias))
+
+
+def lake_value(value: Any) -> Any:
+    """A value as rules see it: NaN (a floating column's "not a number") is a missing value,
+    null to every operator, as in pandas-written lakes; Spark alone would order it above
+    every number."""
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def condition_holds(condition: Condition, kind: ValueKind | None, actual: Any, as_of: date) -> bool:
