@@ -74,6 +74,15 @@ class ConflictError(UsageError):
         self.details = details
 
 
+class QueueFullError(UsageError):
+    """The job queue holds as many waiting jobs as it may: nothing was queued."""
+
+    def __init__(self, waiting: int, limit: int) -> None:
+        super().__init__(f"{waiting} jobs are waiting (limit {limit}): retry later")
+        self.waiting = waiting
+        self.limit = limit
+
+
 class DefinitionError(RuleError):
     """A tag definition (its fields or rules) is invalid: carries every problem as
     `(location, problem)` pairs, the location being a path in the document sent."""

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from tagsys.errors import ConflictError, UsageError
+from tagsys.errors import ConflictError, QueueFullError, UsageError
 from tagsys.service.scheduler import check_cron, fire_due, next_fire
 from tagsys.store import jobs, schedules
 from tagsys.store.db import create_store_engine
@@ -51,6 +51,40 @@ def test_racing_claimers_take_each_job_exactly_once(engine: sa.Engine) -> None:
     assert set(claimed.values()) == {1}
     running = jobs.list_jobs(bind=engine, status="running", limit=100)
     assert len(running) == 40 and all(j.owner and j.heartbeat_at for j in running)
+
+
+def test_racing_submitters_never_queue_past_the_limit(engine: sa.Engine) -> None:
+    """Counting the waiting jobs and adding one is one step: 20 submitters at once on four
+    engines (four service instances), with one job waiting and a limit of 3, queue exactly 2.
+    (Two steps queued 10-19 of 20 here once the connections were open.)"""
+    engines = [engine, *(create_store_engine(engine.url) for _ in range(3))]
+    jobs.create_job(bind=engine, job_id="waiting", request={})
+    outcomes: Counter[str] = Counter()
+    lock = threading.Lock()
+    start = threading.Barrier(20)
+
+    def submit(n: int) -> None:
+        bind = engines[n % 4]
+        jobs.count_jobs(bind=bind, status="submitted")  # its connection is open: no head start
+        start.wait()
+        try:
+            jobs.queue_job(bind=bind, limit=3, job_id=f"q{n}", request={})
+            outcome = "queued"
+        except QueueFullError as exc:
+            assert (exc.waiting, exc.limit) == (3, 3)
+            outcome = "full"
+        with lock:
+            outcomes[outcome] += 1
+
+    threads = [threading.Thread(target=submit, args=(n,)) for n in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for other in engines[1:]:
+        other.dispose()
+    assert outcomes == {"queued": 2, "full": 18}
+    assert jobs.count_jobs(bind=engine, status="submitted") == 3
 
 
 def test_oldest_job_first_and_a_silent_owner_s_jobs_are_failed_with_the_reason(

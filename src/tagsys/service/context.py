@@ -8,8 +8,9 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from fastapi import Request
@@ -57,6 +58,20 @@ class ServiceContext:
             today=self.settings.today,
             on_tick=self._tick,
         )
+
+    def enqueue(self, request: Mapping[str, Any], actor: str | None) -> store_jobs.JobRecord:
+        """Queue a job and wake a worker; past `TAGSYS_JOB_QUEUE_LIMIT` waiting jobs,
+        QueueFullError (a 429) and nothing is queued."""
+        job = store_jobs.queue_job(
+            bind=self.engine,
+            limit=self.settings.job_queue_limit,
+            job_id=str(uuid.uuid4()),
+            request=request,
+            environment=self.settings.env,
+            actor=actor,
+        )
+        self.runner.wake()
+        return job
 
     def _tick(self) -> None:
         if fire_due(self.engine, self.settings.env):

@@ -21,6 +21,7 @@ from tagsys.errors import (
     LakeError,
     NotFoundError,
     PreviewTimeout,
+    QueueFullError,
     RuleError,
     StoreError,
     TagSysError,
@@ -28,6 +29,8 @@ from tagsys.errors import (
 )
 
 log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 30
+"""What a 429 (the job queue is full) asks a client to wait."""
 
 
 class ApiError(Exception):
@@ -60,6 +63,7 @@ def _response(
 
 
 _STATUS_OF: tuple[tuple[type[TagSysError], int, str], ...] = (
+    (QueueFullError, 429, "queue_full"),
     (NotFoundError, 404, "not_found"),
     (ConflictError, 409, "conflict"),
     (DefinitionError, 422, "invalid_definition"),
@@ -76,7 +80,8 @@ _STATUS_OF: tuple[tuple[type[TagSysError], int, str], ...] = (
 def product_error(exc: TagSysError) -> ApiError:
     for kind, status, code in _STATUS_OF:
         if isinstance(exc, kind):
-            return ApiError(status, *_described(exc, code))
+            retry = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 429 else None
+            return ApiError(status, *_described(exc, code), headers=retry)
     return ApiError(500, "internal_error", str(exc))
 
 
@@ -162,7 +167,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TagSysError)
     async def _product(request: Request, exc: TagSysError) -> JSONResponse:
         error = product_error(exc)
-        return _response(error.status, error.code, error.message, error.details)
+        return _response(error.status, error.code, error.message, error.details, error.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -174,6 +174,12 @@ class StoreAdapter:
     def migration_lock(self, conn: sa.Connection) -> Iterator[None]:
         yield
 
+    @contextmanager
+    def queue_lock(self, conn: sa.Connection) -> Iterator[None]:
+        """Held (outside any transaction) while the job queue is counted and added to; SQLite
+        needs none: its write transactions (BEGIN IMMEDIATE) already come one at a time."""
+        yield
+
 
 class SQLiteAdapter(StoreAdapter):
     """The embedded default: one file, one writer at a time (WAL lets readers continue)."""
@@ -321,6 +327,9 @@ class MySQLAdapter(StoreAdapter):
     )
     MIGRATION_LOCK: ClassVar[str] = "tagsys_migrate"
     MIGRATION_LOCK_TIMEOUT_SECONDS: ClassVar[int] = 120
+    QUEUE_LOCK_TIMEOUT_SECONDS: ClassVar[int] = 30
+    # Lock names are server-wide: one per database, at most 64 characters.
+    _QUEUE_LOCK = "CONCAT('tagsys_queue_', MD5(DATABASE()))"
 
     def prepare_url(self, url: sa.URL) -> sa.URL:
         if "charset" not in url.query:
@@ -460,6 +469,24 @@ class MySQLAdapter(StoreAdapter):
             yield
         finally:
             conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": self.MIGRATION_LOCK})
+
+    @contextmanager
+    def queue_lock(self, conn: sa.Connection) -> Iterator[None]:
+        got = conn.execute(
+            sa.text(f"SELECT GET_LOCK({self._QUEUE_LOCK}, :timeout)"),
+            {"timeout": self.QUEUE_LOCK_TIMEOUT_SECONDS},
+        ).scalar()
+        conn.commit()  # the caller's transaction starts after the lock, with a fresh view
+        if got != 1:
+            raise StoreError(
+                f"the job queue stayed locked for {self.QUEUE_LOCK_TIMEOUT_SECONDS}s by another "
+                "submission: the database is overloaded or a client hangs; retry"
+            )
+        try:
+            yield
+        finally:
+            conn.execute(sa.text(f"SELECT RELEASE_LOCK({self._QUEUE_LOCK})"))
+            conn.commit()
 
 
 def details_digest(text: str | None) -> str | None:

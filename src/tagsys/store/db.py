@@ -127,11 +127,24 @@ def transaction(bind: Bind) -> Iterator[sa.Connection]:
     if isinstance(bind, sa.Connection):
         yield bind
         return
-    with connect(bind) as conn:
-        try:
-            with conn.begin():
-                yield conn
-        except sa.exc.DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise connection_error(bind.url, exc) from exc
-            raise statement_error(bind.url, exc) from exc
+    with connect(bind) as conn, begun(conn):
+        yield conn
+
+
+@contextmanager
+def begun(conn: sa.Connection) -> Iterator[sa.Connection]:
+    """A transaction on a connection the caller holds (committed on success); the driver's
+    errors as StoreErrors."""
+    with store_errors(conn.engine.url), conn.begin():
+        yield conn
+
+
+@contextmanager
+def store_errors(url: sa.URL) -> Iterator[None]:
+    """The driver's errors inside as StoreErrors that name the database and the reason."""
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise connection_error(url, exc) from exc
+        raise statement_error(url, exc) from exc

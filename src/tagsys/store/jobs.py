@@ -14,8 +14,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tagsys.errors import StoreError
-from tagsys.store.db import Bind, newest_first, transaction
+from tagsys.errors import QueueFullError, StoreError
+from tagsys.store.db import (
+    Bind,
+    begun,
+    connect,
+    engine_adapter,
+    newest_first,
+    store_errors,
+    transaction,
+)
 from tagsys.store.schema import JOB_STATUSES, tag_jobs
 
 FINAL_JOB_STATUSES = frozenset({"completed", "failed", "cancelled"})
@@ -90,6 +98,28 @@ def create_job(
     with transaction(bind) as conn:
         conn.execute(sa.insert(tag_jobs).values(**values))
         return _get_job(conn, job_id)  # type: ignore[return-value]
+
+
+def queue_job(
+    *,
+    bind: sa.Engine,
+    limit: int,
+    job_id: str,
+    request: Mapping[str, Any],
+    environment: str | None = None,
+    actor: str | None = None,
+) -> JobRecord:
+    """`create_job`, unless `limit` jobs are already waiting (QueueFullError). Submissions
+    are serialized (a server-wide lock per database on MySQL/MariaDB), so concurrent ones from
+    any number of instances cannot overshoot the limit."""
+    adapter = engine_adapter(bind)
+    with connect(bind) as conn, store_errors(bind.url), adapter.queue_lock(conn), begun(conn):
+        waiting = count_jobs(bind=conn, status="submitted")
+        if waiting >= limit:
+            raise QueueFullError(waiting, limit)
+        return create_job(
+            bind=conn, job_id=job_id, request=request, environment=environment, actor=actor
+        )
 
 
 def get_job(*, bind: Bind, job_id: str) -> JobRecord | None:
@@ -266,7 +296,7 @@ def cancel_requests(*, bind: Bind, owner: str) -> list[str]:
 
 
 def count_jobs(*, bind: Bind, status: str) -> int:
-    """Jobs in one status (on the status index: the trigger asks this for the queue bound)."""
+    """Jobs in one status (on the status index: `queue_job` asks this for the queue bound)."""
     query = sa.select(sa.func.count()).where(tag_jobs.c.status == status)
     with transaction(bind) as conn:
         return int(conn.execute(query).scalar() or 0)

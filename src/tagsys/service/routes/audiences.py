@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
@@ -19,7 +18,6 @@ from tagsys.service.errors import ApiError
 from tagsys.service.jobs import EXPORT_MODE
 from tagsys.service.models import ERROR_RESPONSES
 from tagsys.service.security import caller
-from tagsys.store import jobs as store_jobs
 
 router = APIRouter(prefix="/api/v1/audiences", tags=["audiences"], responses=ERROR_RESPONSES)
 
@@ -145,14 +143,7 @@ def export(
             "path": target,
             "format": body.format,
         }
-        job = store_jobs.create_job(
-            bind=ctx.engine,
-            job_id=str(uuid.uuid4()),
-            request=request,
-            environment=ctx.settings.env,
-            actor=actor,
-        )
-        ctx.runner.wake()
+        job = ctx.enqueue(request, actor)
         status_url = f"/api/v1/tasks/{job.job_id}/status"
         content = {"success": True, "task_id": job.job_id, "count": size, "status_url": status_url}
         return JSONResponse(content, status_code=202, headers={"Location": status_url})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -20,7 +19,6 @@ from tagsys.store import runs as store_runs
 router = APIRouter(prefix="/api/v1/tags", tags=["tags"], responses=ERROR_RESPONSES)
 
 SUBMITTED_MESSAGE = "标签任务已成功提交"
-RETRY_AFTER_SECONDS = 30
 
 
 def check_tag_ids(ctx: ServiceContext, tag_ids: list[int] | None) -> None:
@@ -43,23 +41,7 @@ def submit(ctx: ServiceContext, body: TriggerRequest, actor: str | None) -> stor
     """Persist a job (the queue is bounded) and wake a worker."""
     body.to_run_request(ctx.settings.today())  # the engine's own checks, before queueing
     check_tag_ids(ctx, body.tag_ids)
-    queued = store_jobs.count_jobs(bind=ctx.engine, status="submitted")
-    if queued >= ctx.settings.job_queue_limit:
-        raise ApiError(
-            429,
-            "queue_full",
-            f"{queued} jobs are waiting (limit {ctx.settings.job_queue_limit}): retry later",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
-    job = store_jobs.create_job(
-        bind=ctx.engine,
-        job_id=str(uuid.uuid4()),
-        request=body.stored(),
-        environment=ctx.settings.env,
-        actor=actor,
-    )
-    ctx.runner.wake()
-    return job
+    return ctx.enqueue(body.stored(), actor)
 
 
 @router.post(
