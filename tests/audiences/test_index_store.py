@@ -19,7 +19,14 @@ from hypothesis import strategies as st
 from tagsys.audiences import maintain
 from tagsys.audiences.health import check
 from tagsys.audiences.query import MAX_PAGE, Audiences
-from tagsys.errors import AudienceError, ConflictError, NotFoundError, TagSysError, UsageError
+from tagsys.errors import (
+    AudienceError,
+    ConflictError,
+    NotFoundError,
+    RunCancelled,
+    TagSysError,
+    UsageError,
+)
 from tagsys.store import audiences as store
 from tagsys.store.db import create_store_engine, transaction
 from tagsys.store.runs import RunRecord, insert_run
@@ -185,6 +192,35 @@ def test_exports_write_whole_files_or_nothing(engine: sa.Engine, tmp_path: Path)
     with pytest.raises(UsageError, match="cannot write there"):
         audiences.export(EXPRESSION, "/proc/tagsys-audience.csv")  # unwritable, even for root
     assert not list(tmp_path.glob(".*.part")) and not Path("/proc/tagsys-audience.csv").exists()
+
+
+class StopAfter(threading.Event):
+    """Set once the export has asked `calls` times (after that many chunks went out)."""
+
+    def __init__(self, calls: int) -> None:
+        super().__init__()
+        self.calls = calls
+
+    def is_set(self) -> bool:
+        self.calls -= 1
+        return self.calls < 0 or super().is_set()
+
+
+def test_a_stopped_export_leaves_nothing_behind(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_rows(engine, rows_of(500))
+    maintain.catch_up(engine)
+    audiences = Audiences(engine)
+    monkeypatch.setattr("tagsys.audiences.query.EXPORT_CHUNK", 10)
+    out = tmp_path / "exports"
+    out.mkdir()
+    for name in ("a.csv", "a.parquet"):
+        stop = StopAfter(2)
+        with pytest.raises(RunCancelled, match="cancelled"):
+            audiences.export(EXPRESSION, str(out / name), stop=stop)
+        assert stop.calls < 0  # it stopped midway, two chunks in
+    assert not list(out.iterdir())
 
 
 def test_members_pages_cover_the_audience_once(engine: sa.Engine) -> None:

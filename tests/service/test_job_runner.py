@@ -6,11 +6,13 @@ import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import sqlalchemy as sa
 
-from tagsys.service.jobs import JobRunner
+from tagsys.errors import RunCancelled
+from tagsys.service.jobs import EXPORT_MODE, JobRunner
 from tagsys.service.observability import Metrics, StoreCollector
 from tagsys.store import jobs
 from tagsys.store.db import create_store_engine
@@ -61,5 +63,51 @@ def test_a_tick_waiting_on_a_lock_does_not_hold_up_heartbeats_and_reaping(
         assert runner.alive()
     finally:
         release.set()
+        runner.stop(timeout=5)
+        engine.dispose()
+
+
+class SlowExports:
+    """Stands in for `TagSystemAPI` where a real export is too quick to cancel midway: its
+    export runs until the runner sets the stop it was given (then stops as a real one does)."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.spark = SimpleNamespace(sparkContext=SimpleNamespace(setLocalProperty=lambda *_: None))
+        self.audiences = SimpleNamespace(export=self.export)
+
+    def export(self, expression: Any, path: str, fmt: Any, stop: threading.Event) -> None:
+        self.started.set()
+        assert stop.wait(10), "the runner never passed the cancel on"
+        raise RunCancelled("the export was cancelled; nothing was written")
+
+
+def test_cancelling_a_running_audience_export_stops_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    upgrade(url)
+    engine = create_store_engine(url)
+    api = SlowExports()
+    runner = JobRunner(
+        cast(Any, api),
+        engine,
+        "me",
+        Metrics(StoreCollector(lambda: ({}, {}))),
+        workers=1,
+        heartbeat_seconds=0.2,
+        today=date.today,
+    )
+    request = {"mode": EXPORT_MODE, "expression": 1, "path": str(tmp_path / "a.csv")}
+    jobs.create_job(bind=engine, job_id="export", request=request)
+    runner.start()
+    try:
+        assert api.started.wait(10)
+        runner.cancel("export")
+        deadline = time.monotonic() + 10
+        while (job := jobs.get_job(bind=engine, job_id="export")) and job.status == "running":
+            assert time.monotonic() < deadline, "the export ran on after its cancel"
+            time.sleep(0.05)
+        assert job is not None and job.status == "cancelled"
+        assert "cancelled" in (job.error or "")
+    finally:
         runner.stop(timeout=5)
         engine.dispose()

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import random
 import re
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from pyroaring import BitMap
@@ -16,7 +18,7 @@ from tagsys.audiences import export as exporter
 from tagsys.audiences.expression import Node, operands, parse, tag_ids, to_document
 from tagsys.audiences.ids import UserIds
 from tagsys.audiences.index import IndexReader, Snapshot
-from tagsys.errors import ConflictError, NotFoundError, UsageError
+from tagsys.errors import ConflictError, NotFoundError, RunCancelled, UsageError
 from tagsys.store import audiences as store
 from tagsys.store.db import read_transaction
 
@@ -27,6 +29,7 @@ MAX_MEMBER_ID = 2**32 - 1
 EXPORT_CHUNK = 500_000
 RESERVED_NAMES = ("count", "sample", "export")
 NAME = re.compile(r"^[^/\s][^/]{0,99}$")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -164,10 +167,19 @@ class Audiences:
             IndexInfo.of(snapshot),
         )
 
-    def export(self, expression: Any, path: str, fmt: str | None = None) -> ExportResult:
+    def export(
+        self,
+        expression: Any,
+        path: str,
+        fmt: str | None = None,
+        stop: threading.Event | None = None,
+    ) -> ExportResult:
+        """Write the members' ids to `path`. Setting `stop` ends it between chunks with
+        RunCancelled, leaving nothing at `path`."""
         chosen = exporter.export_format(path, fmt)
         _, snapshot, members, _ = self._evaluate(expression)
-        rows = exporter.write(path, chosen, self.ids.chunks(members, EXPORT_CHUNK), self.s3_client)
+        chunks = _until(stop, self.ids.chunks(members, EXPORT_CHUNK))
+        rows = exporter.write(path, chosen, chunks, self.s3_client)
         return ExportResult(path, chosen, rows, IndexInfo.of(snapshot))
 
     # --- saved audiences -------------------------------------------------------------------
@@ -250,3 +262,10 @@ def _cursor(cursor: str | None) -> int | None:
     if not (cursor.isascii() and cursor.isdigit()) or int(cursor) > MAX_MEMBER_ID:
         raise UsageError(f"cursor '{cursor}': use the next_cursor a previous page returned")
     return int(cursor)
+
+
+def _until(stop: threading.Event | None, chunks: Iterable[T]) -> Iterator[T]:
+    for chunk in chunks:
+        if stop is not None and stop.is_set():
+            raise RunCancelled("the export was cancelled; nothing was written")
+        yield chunk

@@ -79,6 +79,7 @@ class JobRunner:
         self._stop = threading.Event()
         self._wake = threading.Condition()
         self._running: dict[str, str | None] = {}  # job id -> run id (None: not a run)
+        self._exports: dict[str, threading.Event] = {}  # job id -> what stops its export
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
 
@@ -100,10 +101,9 @@ class JobRunner:
         self._stop.set()
         with self._lock:
             running = dict(self._running)
-        for job_id, run_id in running.items():
+        for job_id in running:
             log.info("stopping: cancelling job %s", job_id)
-            if run_id is not None:
-                self.api.cancel_run(run_id)
+            self._cancel_local(job_id)
         self.wake()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
@@ -140,8 +140,11 @@ class JobRunner:
     def _cancel_local(self, job_id: str) -> None:
         with self._lock:
             run_id = self._running.get(job_id)
+            export = self._exports.get(job_id)
         if run_id is not None:
             self.api.cancel_run(run_id)
+        if export is not None:
+            export.set()
 
     # --- workers -------------------------------------------------------------------------
     def _work(self, index: int) -> None:
@@ -192,13 +195,24 @@ class JobRunner:
 
     def _export(self, job: JobRecord) -> None:
         request = job.request
+        stop = threading.Event()
+        with self._lock:
+            self._exports[job.job_id] = stop
+        if job.cancel_requested:
+            stop.set()
         try:
             result = self.api.audiences.export(
-                request["expression"], request["path"], request.get("format")
+                request["expression"], request["path"], request.get("format"), stop
             )
+        except RunCancelled as exc:
+            self._record_end(job, "cancelled", None, str(exc))
+            return
         except TagSysError as exc:
             self._record_end(job, "failed", None, str(exc))
             return
+        finally:
+            with self._lock:
+                self._exports.pop(job.job_id, None)
         done = {"path": result.path, "format": result.format, "rows": result.rows}
         self._record_end(
             job, "completed", {"export": done, "message": f"exported {result.rows} users"}, None
