@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from tagsys.errors import ConfigError
-from tagsys.settings import load_settings
+from tagsys.settings import load_settings, misspelled_variables
 
 
 @pytest.fixture(autouse=True)
@@ -139,3 +140,24 @@ def test_write_partitions_from_environment(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("TAGSYS_WRITE_PARTITIONS", "0")
     with pytest.raises(ConfigError, match="write_partitions"):
         load_settings()
+
+
+def test_a_misspelled_variable_is_named_with_the_setting_it_resembles(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("TAGSYS_JOB_QUEUE_LIMT", "3")  # a typo: the limit stays 100
+    monkeypatch.setenv("TAGSYS_DB_ULR", "mysql+pymysql://x@h/db")
+    monkeypatch.setenv("TAGSYS_TEST_MYSQL_URL", "mysql+pymysql://x@h/db")  # another tool's
+    with caplog.at_level("WARNING", logger="tagsys.settings"):
+        settings = load_settings("local")
+    assert settings.job_queue_limit == 100
+    assert misspelled_variables(os.environ) == [
+        ("TAGSYS_DB_ULR", "TAGSYS_DB_URL"),
+        ("TAGSYS_JOB_QUEUE_LIMT", "TAGSYS_JOB_QUEUE_LIMIT"),
+    ]
+    warned = [r.getMessage() for r in caplog.records]
+    assert (
+        "TAGSYS_JOB_QUEUE_LIMT is set but is not a setting (ignored): did you mean "
+        "TAGSYS_JOB_QUEUE_LIMIT?" in warned
+    )
+    assert not any("TAGSYS_TEST_MYSQL_URL" in w for w in warned)

@@ -3,6 +3,8 @@ environment's config file (`config/<env>.toml`) > defaults. Environments are dat
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 import tomllib
 from collections.abc import Mapping
@@ -31,6 +33,7 @@ from pydantic_settings import (
 
 from tagsys.errors import ConfigError
 
+log = logging.getLogger(__name__)
 ENVIRONMENTS = ("local", "glue-dev", "glue-prod")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _FILE_VALUES: ContextVar[dict[str, Any] | None] = ContextVar("_FILE_VALUES", default=None)
@@ -379,6 +382,8 @@ def load_settings(
     if env not in ENVIRONMENTS:
         raise ConfigError(f"unknown environment '{env}'; use one of {', '.join(ENVIRONMENTS)}")
     given = {k: v for k, v in overrides.items() if v is not None}
+    for name, meant in misspelled_variables(os.environ):
+        log.warning("%s is set but is not a setting (ignored): did you mean %s?", name, meant)
     token = _FILE_VALUES.set(env_file_values(env, config_file))
     seed_token = _SEED_ENV.set(env)
     try:
@@ -397,3 +402,27 @@ def _describe(exc: ValidationError) -> str:
         message = error["msg"].removeprefix("Value error, ")
         problems.append(f"{where}: {message}")
     return "invalid settings: " + "; ".join(problems)
+
+
+def misspelled_variables(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(variable, the setting it looks like) for each TAGSYS_* variable that is no setting
+    but nearly spells one: a typo would otherwise be ignored without a word. Variables that
+    resemble no setting (other tools' own) are left alone."""
+    known = _setting_variables()
+    found = []
+    for name in sorted(environ):
+        if name.startswith("TAGSYS_") and name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+            if close:
+                found.append((name, close[0]))
+    return found
+
+
+def _setting_variables() -> list[str]:
+    names = {"TAGSYS_ENV_FILE"}
+    for field_name, info in Settings.model_fields.items():
+        names.add(f"TAGSYS_{field_name.upper()}")
+        alias = info.validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+        names.update(c for c in choices if isinstance(c, str) and c.startswith("TAGSYS_"))
+    return sorted(names)
