@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -12,7 +13,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 
 from tagsys.errors import RunCancelled
-from tagsys.service.jobs import EXPORT_MODE, JobRunner
+from tagsys.service.jobs import EXPORT_MODE, POLL_SECONDS, JobRunner
 from tagsys.service.observability import Metrics, StoreCollector
 from tagsys.store import jobs
 from tagsys.store.db import create_store_engine
@@ -110,4 +111,50 @@ def test_cancelling_a_running_audience_export_stops_it(tmp_path: Path) -> None:
         assert "cancelled" in (job.error or "")
     finally:
         runner.stop(timeout=5)
+        engine.dispose()
+
+
+def test_a_job_claimed_as_the_runner_stops_goes_back_to_the_queue(tmp_path: Path) -> None:
+    """The store's write lock holds the worker inside its claim while stop() begins; the job
+    it then claims is neither run nor lost, but waiting again for another instance."""
+    path = tmp_path / "jobs.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    engine = create_store_engine(url)
+    runs: list[Any] = []
+    api = SimpleNamespace(
+        spark=SimpleNamespace(sparkContext=SimpleNamespace(setLocalProperty=lambda *_: None)),
+        run=lambda *args, **kwargs: runs.append(args),
+    )
+    runner = JobRunner(
+        cast(Any, api),
+        engine,
+        "me",
+        Metrics(StoreCollector(lambda: ({}, {}))),
+        workers=1,
+        heartbeat_seconds=0.2,
+        today=date.today,
+    )
+    jobs.create_job(bind=engine, job_id="late", request={"mode": "task-all"})
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the worker's next claim waits on this
+    runner.start()
+    stopping = threading.Thread(target=runner.stop, kwargs={"timeout": 10})
+    try:
+        time.sleep(POLL_SECONDS * 2)  # the worker polled since, and now waits inside a claim
+        stopping.start()
+        while not runner._stop.is_set():
+            time.sleep(0.01)
+        holder.execute("COMMIT")
+        stopping.join(15)
+        job = jobs.get_job(bind=engine, job_id="late")
+        assert job is not None and (job.status, job.owner, job.started_at) == (
+            "submitted",
+            None,
+            None,
+        )
+        assert runs == []
+    finally:
+        holder.close()
+        stopping.join(15)
         engine.dispose()

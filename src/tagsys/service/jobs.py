@@ -165,10 +165,15 @@ class JobRunner:
                 log.exception("job %s: its end could not be recorded", job.job_id)
 
     def _run(self, job: JobRecord) -> None:
+        with self._lock:  # stop() sets _stop before it reads _running under this lock
+            stopping = self._stop.is_set()
+            if not stopping:
+                self._running[job.job_id] = None  # beaten from now on, only while it runs here
+        if stopping:
+            self._release(job)
+            return
         token = request_id.set(f"job:{job.job_id}")
         run_id = uuid.uuid4().hex
-        with self._lock:
-            self._running[job.job_id] = None  # beaten from now on, and only while it runs here
         try:
             log.info("job %s: running %s", job.job_id, job.request)
             if job.request.get("mode") == EXPORT_MODE:
@@ -192,6 +197,15 @@ class JobRunner:
             with self._lock:
                 self._running.pop(job.job_id, None)
             request_id.reset(token)
+
+    def _release(self, job: JobRecord) -> None:
+        """A job claimed as this instance began to stop goes back to the queue, for another
+        instance or the restart (else the reaper fails it once its beats stop)."""
+        try:
+            if store_jobs.release_job(bind=self.engine, job_id=job.job_id, owner=self.instance):
+                log.info("stopping: job %s goes back to the queue", job.job_id)
+        except TagSysError as exc:
+            log.warning("stopping: job %s could not go back to the queue: %s", job.job_id, exc)
 
     def _export(self, job: JobRecord) -> None:
         request = job.request

@@ -188,6 +188,23 @@ def job_of_run(*, bind: Bind, run_id: str) -> JobRecord | None:
         return None if row is None else _job(row)
 
 
+def release_job(*, bind: Bind, job_id: str, owner: str) -> bool:
+    """Put a job `owner` claimed but never started back in the queue (its instance is
+    stopping); False if it is not such a job."""
+    stmt = (
+        sa.update(tag_jobs)
+        .where(
+            tag_jobs.c.job_id == job_id,
+            tag_jobs.c.owner == owner,
+            tag_jobs.c.status == "running",
+            tag_jobs.c.run_id.is_(None),
+        )
+        .values(status="submitted", owner=None, started_at=None, heartbeat_at=None)
+    )
+    with transaction(bind) as conn:
+        return bool(conn.execute(stmt).rowcount)
+
+
 def set_job_run(*, bind: Bind, job_id: str, run_id: str) -> None:
     with transaction(bind) as conn:
         conn.execute(sa.update(tag_jobs).where(tag_jobs.c.job_id == job_id).values(run_id=run_id))
