@@ -1,4 +1,5 @@
-"""The job runner's own threads against a real store, without Spark (no job workers)."""
+"""The job runner's own threads against a real store, without Spark (stand-ins for the API
+where a test needs workers)."""
 
 from __future__ import annotations
 
@@ -19,15 +20,44 @@ from tagsys.store import jobs
 from tagsys.store.db import create_store_engine
 from tagsys.store.migrate import upgrade
 
+NO_SPARK = SimpleNamespace(sparkContext=SimpleNamespace(setLocalProperty=lambda *_: None))
+"""What a worker thread asks of the API's Spark session: to name its scheduler pool."""
+
+
+def store_at(path: Path) -> sa.Engine:
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    return create_store_engine(url)
+
+
+def runner_for(api: Any, engine: sa.Engine, workers: int, **kwargs: Any) -> JobRunner:
+    return JobRunner(
+        cast(Any, api),
+        engine,
+        "me",
+        Metrics(StoreCollector(lambda: ({}, {}))),
+        workers=workers,
+        heartbeat_seconds=0.2,
+        today=date.today,
+        **kwargs,
+    )
+
+
+def wait_while_running(engine: sa.Engine, job_id: str, why: str) -> jobs.JobRecord:
+    deadline = time.monotonic() + 10
+    while (job := jobs.get_job(bind=engine, job_id=job_id)) and job.status == "running":
+        assert time.monotonic() < deadline, why
+        time.sleep(0.05)
+    assert job is not None
+    return job
+
 
 def test_a_tick_waiting_on_a_lock_does_not_hold_up_heartbeats_and_reaping(
     tmp_path: Path,
 ) -> None:
     """The audience index's catch-up can wait as long as a rebuild holds its lock; meanwhile
     the maintenance thread still fails a dead instance's job (and beats live ones)."""
-    url = f"sqlite:///{tmp_path / 'jobs.db'}"
-    upgrade(url)
-    engine = create_store_engine(url)
+    engine = store_at(tmp_path / "jobs.db")
     release = threading.Event()
     ticking = threading.Event()
 
@@ -35,16 +65,7 @@ def test_a_tick_waiting_on_a_lock_does_not_hold_up_heartbeats_and_reaping(
         ticking.set()
         release.wait(30)
 
-    runner = JobRunner(
-        cast(Any, None),  # no workers: the API is never touched
-        engine,
-        "me",
-        Metrics(StoreCollector(lambda: ({}, {}))),
-        workers=0,
-        heartbeat_seconds=0.2,
-        today=date.today,
-        on_tick=blocked_tick,
-    )
+    runner = runner_for(None, engine, 0, on_tick=blocked_tick)  # no workers: no API
     jobs.create_job(bind=engine, job_id="orphan", request={})
     assert jobs.claim_next_job(bind=engine, owner="dead")
     runner.start()
@@ -56,11 +77,8 @@ def test_a_tick_waiting_on_a_lock_does_not_hold_up_heartbeats_and_reaping(
                     heartbeat_at=datetime.now(UTC) - timedelta(minutes=1)
                 )
             )
-        deadline = time.monotonic() + 10
-        while (job := jobs.get_job(bind=engine, job_id="orphan")) and job.status == "running":
-            assert time.monotonic() < deadline, "no reaping while a tick waited"
-            time.sleep(0.05)
-        assert job is not None and job.status == "failed"
+        job = wait_while_running(engine, "orphan", "no reaping while a tick waited")
+        assert job.status == "failed"
         assert runner.alive()
     finally:
         release.set()
@@ -74,7 +92,7 @@ class SlowExports:
 
     def __init__(self) -> None:
         self.started = threading.Event()
-        self.spark = SimpleNamespace(sparkContext=SimpleNamespace(setLocalProperty=lambda *_: None))
+        self.spark = NO_SPARK
         self.audiences = SimpleNamespace(export=self.export)
 
     def export(self, expression: Any, path: str, fmt: Any, stop: threading.Event) -> None:
@@ -84,30 +102,17 @@ class SlowExports:
 
 
 def test_cancelling_a_running_audience_export_stops_it(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'jobs.db'}"
-    upgrade(url)
-    engine = create_store_engine(url)
+    engine = store_at(tmp_path / "jobs.db")
     api = SlowExports()
-    runner = JobRunner(
-        cast(Any, api),
-        engine,
-        "me",
-        Metrics(StoreCollector(lambda: ({}, {}))),
-        workers=1,
-        heartbeat_seconds=0.2,
-        today=date.today,
-    )
+    runner = runner_for(api, engine, 1)
     request = {"mode": EXPORT_MODE, "expression": 1, "path": str(tmp_path / "a.csv")}
     jobs.create_job(bind=engine, job_id="export", request=request)
     runner.start()
     try:
         assert api.started.wait(10)
         runner.cancel("export")
-        deadline = time.monotonic() + 10
-        while (job := jobs.get_job(bind=engine, job_id="export")) and job.status == "running":
-            assert time.monotonic() < deadline, "the export ran on after its cancel"
-            time.sleep(0.05)
-        assert job is not None and job.status == "cancelled"
+        job = wait_while_running(engine, "export", "the export ran on after its cancel")
+        assert job.status == "cancelled"
         assert "cancelled" in (job.error or "")
     finally:
         runner.stop(timeout=5)
@@ -118,23 +123,10 @@ def test_a_job_claimed_as_the_runner_stops_goes_back_to_the_queue(tmp_path: Path
     """The store's write lock holds the worker inside its claim while stop() begins; the job
     it then claims is neither run nor lost, but waiting again for another instance."""
     path = tmp_path / "jobs.db"
-    url = f"sqlite:///{path}"
-    upgrade(url)
-    engine = create_store_engine(url)
+    engine = store_at(path)
     runs: list[Any] = []
-    api = SimpleNamespace(
-        spark=SimpleNamespace(sparkContext=SimpleNamespace(setLocalProperty=lambda *_: None)),
-        run=lambda *args, **kwargs: runs.append(args),
-    )
-    runner = JobRunner(
-        cast(Any, api),
-        engine,
-        "me",
-        Metrics(StoreCollector(lambda: ({}, {}))),
-        workers=1,
-        heartbeat_seconds=0.2,
-        today=date.today,
-    )
+    api = SimpleNamespace(spark=NO_SPARK, run=lambda *args, **kwargs: runs.append(args))
+    runner = runner_for(api, engine, 1)
     jobs.create_job(bind=engine, job_id="late", request={"mode": "task-all"})
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # the worker's next claim waits on this

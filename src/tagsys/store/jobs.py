@@ -188,17 +188,19 @@ def job_of_run(*, bind: Bind, run_id: str) -> JobRecord | None:
         return None if row is None else _job(row)
 
 
+def _held(job_id: str, owner: str) -> sa.ColumnElement[bool]:
+    """The job runs, and `owner` runs it."""
+    return sa.and_(
+        tag_jobs.c.job_id == job_id, tag_jobs.c.owner == owner, tag_jobs.c.status == "running"
+    )
+
+
 def release_job(*, bind: Bind, job_id: str, owner: str) -> bool:
     """Put a job `owner` claimed but never started back in the queue (its instance is
     stopping); False if it is not such a job."""
     stmt = (
         sa.update(tag_jobs)
-        .where(
-            tag_jobs.c.job_id == job_id,
-            tag_jobs.c.owner == owner,
-            tag_jobs.c.status == "running",
-            tag_jobs.c.run_id.is_(None),
-        )
+        .where(_held(job_id, owner), tag_jobs.c.run_id.is_(None))
         .values(status="submitted", owner=None, started_at=None, heartbeat_at=None)
     )
     with transaction(bind) as conn:
@@ -226,11 +228,7 @@ def finish_job(
         )
     stmt = (
         sa.update(tag_jobs)
-        .where(
-            tag_jobs.c.job_id == job_id,
-            tag_jobs.c.owner == owner,
-            tag_jobs.c.status == "running",
-        )
+        .where(_held(job_id, owner))
         .values(
             status=status,
             completed_at=_now(),
