@@ -328,8 +328,6 @@ class MySQLAdapter(StoreAdapter):
     MIGRATION_LOCK: ClassVar[str] = "tagsys_migrate"
     MIGRATION_LOCK_TIMEOUT_SECONDS: ClassVar[int] = 120
     QUEUE_LOCK_TIMEOUT_SECONDS: ClassVar[int] = 30
-    # Lock names are server-wide: one per database, at most 64 characters.
-    _QUEUE_LOCK = "CONCAT('tagsys_queue_', MD5(DATABASE()))"
 
     def prepare_url(self, url: sa.URL) -> sa.URL:
         if "charset" not in url.query:
@@ -455,37 +453,46 @@ class MySQLAdapter(StoreAdapter):
 
     @contextmanager
     def migration_lock(self, conn: sa.Connection) -> Iterator[None]:
-        got = conn.execute(
-            sa.text("SELECT GET_LOCK(:name, :timeout)"),
-            {"name": self.MIGRATION_LOCK, "timeout": self.MIGRATION_LOCK_TIMEOUT_SECONDS},
-        ).scalar()
-        if got != 1:
-            raise StoreError(
-                f"another process has been migrating this database for over "
-                f"{self.MIGRATION_LOCK_TIMEOUT_SECONDS}s (lock {self.MIGRATION_LOCK!r}): "
-                "wait for it to finish, then run `--mode migrate` again"
-            )
-        try:
+        busy = (
+            f"another process has been migrating this database for over "
+            f"{self.MIGRATION_LOCK_TIMEOUT_SECONDS}s (lock {self.MIGRATION_LOCK!r}): "
+            "wait for it to finish, then run `--mode migrate` again"
+        )
+        with _named_lock(conn, self.MIGRATION_LOCK, self.MIGRATION_LOCK_TIMEOUT_SECONDS, busy):
             yield
-        finally:
-            conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": self.MIGRATION_LOCK})
 
     @contextmanager
     def queue_lock(self, conn: sa.Connection) -> Iterator[None]:
-        got = conn.execute(
-            sa.text(f"SELECT GET_LOCK({self._QUEUE_LOCK}, :timeout)"),
-            {"timeout": self.QUEUE_LOCK_TIMEOUT_SECONDS},
-        ).scalar()
-        conn.commit()  # the caller's transaction starts after the lock, with a fresh view
-        if got != 1:
-            raise StoreError(
-                f"the job queue stayed locked for {self.QUEUE_LOCK_TIMEOUT_SECONDS}s by another "
-                "submission: the database is overloaded or a client hangs; retry"
-            )
-        try:
+        # Lock names are server-wide: one per database, at most 64 characters.
+        database = conn.engine.url.database or ""
+        name = f"tagsys_queue_{hashlib.md5(database.encode()).hexdigest()}"
+        busy = (
+            f"the job queue stayed locked for {self.QUEUE_LOCK_TIMEOUT_SECONDS}s by another "
+            "submission: the database is overloaded or a client hangs; retry"
+        )
+        # Between transactions: the caller's starts after the lock, with a fresh view.
+        with _named_lock(conn, name, self.QUEUE_LOCK_TIMEOUT_SECONDS, busy, commit=True):
             yield
-        finally:
-            conn.execute(sa.text(f"SELECT RELEASE_LOCK({self._QUEUE_LOCK})"))
+
+
+@contextmanager
+def _named_lock(
+    conn: sa.Connection, name: str, timeout: int, busy: str, *, commit: bool = False
+) -> Iterator[None]:
+    """MySQL's named lock `name` (server-wide) held on `conn`; StoreError `busy` after
+    `timeout` seconds. `commit` ends the statement's transaction after taking and releasing."""
+    got = conn.execute(
+        sa.text("SELECT GET_LOCK(:name, :timeout)"), {"name": name, "timeout": timeout}
+    ).scalar()
+    if commit:
+        conn.commit()
+    if got != 1:
+        raise StoreError(busy)
+    try:
+        yield
+    finally:
+        conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+        if commit:
             conn.commit()
 
 
