@@ -12,6 +12,7 @@ import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from functools import reduce
 from typing import TYPE_CHECKING, Any
 
@@ -152,7 +153,12 @@ def _condition(condition: Condition, schema: LakeSchema, as_of: date) -> Column:
         ref = F.to_date(ref)  # DateType unchanged; TimestampType: its date in the session zone
         if condition.operator not in RELATIVE_DATE_OPERATORS:
             value = _dates(value)
-    return F.coalesce(_predicate(condition.operator, ref, value, as_of), F.lit(False))
+    predicate = _predicate(condition.operator, ref, value, as_of)
+    if _beyond_bigint(value):
+        # Spark decides an integer column against an out-of-range decimal at analysis, and
+        # for null values too (`n < 2^63` is true): nulls are kept out explicitly.
+        predicate = F.when(ref.isNotNull(), predicate)
+    return F.coalesce(predicate, F.lit(False))
 
 
 def unparsed_date(column: LakeColumn) -> Column:
@@ -206,13 +212,24 @@ def _relative(op: str, ref: Column, value: Any, as_of: date) -> Column:
 
 
 _LONG_LIMIT = 2**63
+_DECIMAL_DIGITS = 38
+
+
+def _beyond_bigint(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(map(_beyond_bigint, value))
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _LONG_LIMIT
 
 
 def _lit(value: Any) -> Column:
+    """A rule's value as a literal. An integer beyond bigint becomes a decimal (exact against
+    any integer column); beyond Spark's 38 decimal digits, a double (no bigint comes near)."""
     from pyspark.sql import functions as F
 
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _LONG_LIMIT:
-        value = float(value)  # beyond bigint: compare as a double rather than fail
+    if _beyond_bigint(value):
+        if len(str(abs(value))) <= _DECIMAL_DIGITS:
+            return F.lit(Decimal(value))
+        return F.lit(float(value))
     return F.lit(value)
 
 
