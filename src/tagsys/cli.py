@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from tagsys.errors import RunCancelled, TagSysError, UsageError
 from tagsys.settings import LOG_LEVELS
-from tagsys.stopping import request_stop, stop_requested
+from tagsys.stopping import interrupts, request_stop, stop_requested
 
 if TYPE_CHECKING:
     from tagsys.api import TagSystemAPI
@@ -170,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if level != "DEBUG":
         for handler in logging.getLogger().handlers:
             handler.addFilter(_no_tracebacks)
-    _stop_gracefully_on_sigterm()
+    previous = _stop_gracefully_on_sigterm()
     try:
         _check_bounds(args)
         return _dispatch(args)
@@ -191,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "of Spark or the store: run again with --log-level DEBUG for the traceback"
         )
         return _report(exc, message, 1, level)
+    finally:
+        _restore_sigterm(previous)
 
 
 def _no_tracebacks(record: logging.LogRecord) -> bool:
@@ -213,20 +215,30 @@ def _report(exc: BaseException, message: str, code: int, level: str) -> int:
     return code
 
 
-def _stop_gracefully_on_sigterm() -> None:
-    """SIGTERM stops the run like Ctrl-C: Spark jobs cancelled, the run recorded `cancelled`."""
+def _stop_gracefully_on_sigterm() -> object:
+    """SIGTERM stops the run like Ctrl-C: Spark jobs cancelled, the run recorded `cancelled`.
+    Returns the handler it replaced (None off the main thread, where none is installed)."""
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
-        return
+        return None
 
     def stop(signum: int, frame: object) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one stop is enough
         request_stop()
-        raise RunCancelled("stopped by SIGTERM")
+        if interrupts():  # else a run's final record is being written: it ends on its own
+            raise RunCancelled("stopped by SIGTERM")
 
-    signal.signal(signal.SIGTERM, stop)
+    return signal.signal(signal.SIGTERM, stop)
+
+
+def _restore_sigterm(previous: object) -> None:
+    """Once main is done, a SIGTERM does what it did before (in a CLI process: end it)."""
+    import signal
+
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]
 
 
 def _check_bounds(args: argparse.Namespace) -> None:

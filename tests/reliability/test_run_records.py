@@ -160,3 +160,61 @@ def test_after_a_stop_request_any_error_ends_the_run_cancelled(sqlite_url: str) 
     assert outcomes[False].status == "failed"
     assert outcomes[True].status == "cancelled"
     assert "stopped on request" in (outcomes[True].error or "")
+
+
+def test_a_sigterm_while_the_end_is_recorded_leaves_no_running_row(sqlite_url: str) -> None:
+    """The CLI's SIGTERM handler raises where the main thread is; in the final UPDATE it would
+    leave a finished run `running` (read later as abandoned). The signal is sent from inside
+    that UPDATE: the run is recorded completed all the same, and the stop is requested."""
+    import signal
+
+    from tagsys.cli import _stop_gracefully_on_sigterm
+    from tagsys.engine.plan import RunRequest
+    from tagsys.engine.recorder import RunRecorder
+    from tagsys.engine.run import new_summary
+    from tagsys.stopping import interrupts, reset, shielded, stop_requested
+
+    upgrade(sqlite_url)
+    summary = new_summary(RunRequest(mode="task-all", as_of=date(2024, 1, 1)))
+    recorder = RunRecorder(sqlite_url, heartbeat_seconds=60)
+    recorder.start(summary)
+    sent: list[str] = []
+
+    def terminate_during_the_final_update(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("UPDATE TAG_RUNS") and "finished_at" in statement:
+            sent.append(statement)
+            os.kill(os.getpid(), signal.SIGTERM)  # handled before os.kill returns
+
+    sa.event.listen(recorder.engine, "before_cursor_execute", terminate_during_the_final_update)
+    previous = signal.getsignal(signal.SIGTERM)
+    _stop_gracefully_on_sigterm()
+    try:
+        summary.finished_at = datetime.now(UTC)
+        recorder.finish(summary)
+        assert sent and stop_requested()
+        with shielded():
+            assert not interrupts()
+        assert interrupts()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        reset()
+
+    [record] = _runs(sqlite_url)
+    assert record.status == "completed", record.status
+
+
+def test_the_rows_a_failed_run_wrote_are_counted_once_the_store_answers_again() -> None:
+    """A run often fails because the store went away (a restart): the count is retried like
+    the final record instead of being recorded as unknown."""
+    from tagsys.engine.recorder import _count_or_none
+    from tagsys.errors import StoreError
+
+    answers: list[int | StoreError] = [StoreError("gone"), StoreError("still gone"), 7]
+
+    def count() -> int:
+        answer = answers.pop(0)
+        if isinstance(answer, StoreError):
+            raise answer
+        return answer
+
+    assert _count_or_none(count) == 7 and not answers

@@ -12,13 +12,14 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
 
 import sqlalchemy as sa
 
 from tagsys.errors import RunCancelled, StoreError, TagSysError
-from tagsys.stopping import stop_requested
+from tagsys.stopping import shielded, stop_requested
 from tagsys.store import journal, runs
 from tagsys.store.db import create_store_engine, transaction
 from tagsys.store.schema import user_tags
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from tagsys.engine.summary import RunSummary
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FINISH_RETRY_SECONDS = 30.0
 """How long the final status is retried while the store is unreachable (e.g. restarting)."""
@@ -71,7 +73,8 @@ class RunRecorder:
 
     def finish(self, summary: RunSummary) -> None:
         written = None if summary.dry_run else summary.rows_written
-        self._close(summary.status, summary, error=None, rows_written=written)
+        with shielded():
+            self._close(summary.status, summary, error=None, rows_written=written)
 
     def fail(self, summary: RunSummary, exc: BaseException) -> None:
         """Record a run that stopped on `exc`: cancelled, or failed with the error."""
@@ -84,7 +87,8 @@ class RunRecorder:
             message = f"stopped on request ({message})"
         summary.error = message
         summary.final_status = status
-        self._close(status, summary, error=message, rows_written=self._rows_written(summary))
+        with shielded():
+            self._close(status, summary, error=message, rows_written=self._rows_written(summary))
 
     def _close(
         self, status: str, summary: RunSummary, *, error: str | None, rows_written: int | None
@@ -128,33 +132,38 @@ class RunRecorder:
 
 def _count_stamped(engine: sa.Engine, stamp: datetime) -> int | None:
     query = sa.select(sa.func.count()).where(user_tags.c.updated_time == stamp)
-    try:
+
+    def count() -> int:
         with transaction(engine) as conn:
             return int(conn.execute(query).scalar() or 0)
-    except StoreError as exc:
-        log.warning("could not count the rows written before the failure: %s", exc)
-        return None
+
+    return _count_or_none(count)
 
 
 def _count_journaled(engine: sa.Engine, run_id: str) -> int | None:
+    return _count_or_none(lambda: journal.count_entries(bind=engine, run_id=run_id))
+
+
+def _count_or_none(count: Callable[[], int]) -> int | None:
+    """The count, retried like the final record (a run often fails because the store went
+    away, and the count is asked for at once); None if the store stays away."""
     try:
-        return journal.count_entries(bind=engine, run_id=run_id)
+        return _retry(count)
     except StoreError as exc:
         log.warning("could not count the rows written before the failure: %s", exc)
         return None
 
 
-def _retry(fn: Any, seconds: float = FINISH_RETRY_SECONDS) -> None:
+def _retry(fn: Callable[[], T], seconds: float = FINISH_RETRY_SECONDS) -> T:
     deadline = time.monotonic() + seconds
     delay = 0.2
     while True:
         try:
-            fn()
-            return
+            return fn()
         except StoreError as exc:
             if time.monotonic() + delay > deadline:
-                log.error("could not record the end of the run: %s", exc)
+                log.error("the store did not answer while recording the run's end: %s", exc)
                 raise
-            log.warning("recording the end of the run failed (%s); retrying", exc)
+            log.warning("the store did not answer (%s); retrying", exc)
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
