@@ -107,7 +107,11 @@ def test_today_uses_the_configured_zone() -> None:
     from zoneinfo import ZoneInfo
 
     s = load_settings(timezone="Pacific/Kiritimati")
-    assert s.today() == datetime.now(ZoneInfo("Pacific/Kiritimati")).date()
+    zone = ZoneInfo("Pacific/Kiritimati")
+    before = datetime.now(zone).date()
+    today = s.today()
+    assert today in (before, datetime.now(zone).date())
+    assert today != datetime.now(ZoneInfo("Etc/GMT+12")).date()  # 26 hours apart: never one date
 
 
 def test_the_seeds_environment_variable_names(monkeypatch: pytest.MonkeyPatch) -> None:

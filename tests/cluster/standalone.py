@@ -131,6 +131,19 @@ class StandaloneCluster:
             state: dict[str, object] = json.loads(response.read())
             return state
 
+    def finished_state(self, applications: int, timeout: float = 30.0) -> dict[str, object]:
+        """The master's state once it lists `applications` completed ones (an application's
+        end reaches the master a moment after its driver exits), or as it is at `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.state()
+            done = state.get("completedapps")
+            if (isinstance(done, list) and len(done) >= applications) or (
+                time.monotonic() > deadline
+            ):
+                return state
+            time.sleep(0.5)
+
     def _start(self, name: str, main: str, args: list[str], options: list[str]) -> None:
         log = (self.folder / f"{name}.log").open("wb")
         process = subprocess.Popen(

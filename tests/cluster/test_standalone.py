@@ -178,7 +178,7 @@ def test_task_all_and_task_users_on_a_standalone_cluster(spark: Any, tmp_path: P
                 **run,
             )
             assert users.returncode == 0, users.stderr
-            state = cluster.state()
+            state = cluster.finished_state(applications=2)
             assert json.loads(first.stdout)["users_evaluated"] == USERS
             summary = json.loads(users.stdout)
             counts = tuple(summary[f"rows_{k}"] for k in ("inserted", "updated", "unchanged"))

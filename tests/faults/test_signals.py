@@ -6,8 +6,8 @@ SIGTERM: the run stops gracefully, cancels its Spark jobs, records `cancelled` a
 SIGKILL: the row stays `running` and reads as `abandoned` once its heartbeat is old. Either
 way every row is as before or as the clean run has it, the process group (Spark's JVM and
 Python workers) goes away, and an in-process re-run equals the clean run.
-A signal that arrives after the run recorded its end (while Spark stops) finds it
-`completed` with exactly the clean run's rows.
+A signal that arrives as the run records its end, or after (while Spark stops), finds it
+`completed` with exactly the clean run's rows: a SIGTERM never cuts the final record short.
 
 New processes cost 15-60 s each (Spark start), so this part runs SIGNALS injections per
 signal (TAGSYS_FAULT_SIGNALS) and is marked slow; CI runs it all the same.
@@ -156,7 +156,10 @@ def test_signalled_runs_lose_nothing(
             if not sent:  # the run finished before the signal: nothing was injected
                 assert code == 0 and record.status == "completed", f"{what}: {output}"
             elif record.status == "completed":  # signalled after the run had recorded its end
-                assert code == (143 if signum == signal.SIGTERM else -signal.SIGKILL), what
+                # 0: it came while the end was recorded (SIGTERM waits for that) or as the
+                # process exited; 143 / -15: in the CLI's last steps or after them.
+                late = (0, 143, -signal.SIGTERM) if signum == signal.SIGTERM else (0, -signum)
+                assert code in late, f"{what}: exit code {code}; output: {output}"
                 assert {u: r.content for u, r in after.items()} == {
                     u: r.content for u, r in clean.items()
                 }, f"{what}: recorded completed without the clean run's rows"

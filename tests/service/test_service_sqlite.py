@@ -17,6 +17,7 @@ from tagsys.api import TagSystemAPI
 from tagsys.service.models import encode_cursor
 from tagsys.settings import load_settings
 from tagsys.store import jobs as store_jobs
+from tagsys.store import runs as store_runs
 from tagsys.store.db import create_store_engine
 from tagsys.store.schema import tag_jobs
 from tests.service.conftest import make_lake, seeded_sqlite
@@ -72,8 +73,19 @@ def test_the_seed_rest_example_runs_unchanged_and_matches_the_engine(
 
     assert "任务已提交" in out
     assert "任务状态: completed" in out
-    # The example runs tags 1-3 for all users as of today: the engine, asked the same, agrees.
-    expected = expected_rows(spark, lake, tmp_path, mode="task-tags", tag_ids=[1, 2, 3], as_of=None)
+    # The example runs tags 1-3 for all users as of today: the engine, asked the same, agrees
+    # (on the run's own date: midnight may have passed since).
+    engine = create_store_engine(store)
+    try:
+        run = max(
+            (r for r in store_runs.list_runs(bind=engine) if r.mode == "task-tags"),
+            key=lambda r: r.started_at,
+        )
+    finally:
+        engine.dispose()
+    expected = expected_rows(
+        spark, lake, tmp_path, mode="task-tags", tag_ids=[1, 2, 3], as_of=run.as_of
+    )
     assert table_rows(store) == expected
 
 
