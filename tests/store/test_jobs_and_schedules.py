@@ -216,3 +216,26 @@ def test_cron_expressions_are_checked_and_read_in_their_time_zone() -> None:
         2026, 3, 10, 18, 0, tzinfo=UTC
     )
     assert next_fire("0 2 * * *", "UTC", after) == datetime(2026, 3, 11, 2, 0, tzinfo=UTC)
+
+
+def test_a_wall_clock_time_shown_twice_when_the_clocks_go_back_fires_once() -> None:
+    """Berlin, 2025-10-26: 02:30 happens at 00:30 UTC (summer time) and at 01:30 UTC."""
+    first = next_fire("30 2 * * *", "Europe/Berlin", datetime(2025, 10, 25, 12, 0, tzinfo=UTC))
+    assert first == datetime(2025, 10, 26, 0, 30, tzinfo=UTC)
+    assert next_fire("30 2 * * *", "Europe/Berlin", first) == datetime(
+        2025, 10, 27, 1, 30, tzinfo=UTC
+    )
+    hourly = [datetime(2025, 10, 26, 0, 0, tzinfo=UTC)]  # 02:00 summer time
+    for _ in range(3):
+        hourly.append(next_fire("0 * * * *", "Europe/Berlin", hourly[-1]))
+    assert [t.hour for t in hourly] == [0, 2, 3, 4]  # 02:00 winter time (01:00 UTC) was shown
+    spring = next_fire("30 2 * * *", "Europe/Berlin", datetime(2026, 3, 28, 12, 0, tzinfo=UTC))
+    # 02:30 is never shown that night (02:00 -> 03:00): it fires once, as the clocks jump
+    assert (
+        datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
+        <= spring
+        <= datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    )
+    assert next_fire("30 2 * * *", "Europe/Berlin", spring) == datetime(
+        2026, 3, 30, 0, 30, tzinfo=UTC
+    )

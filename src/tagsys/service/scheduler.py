@@ -39,9 +39,15 @@ def check_cron(expression: str) -> str:
 
 
 def next_fire(expression: str, timezone: str, after: datetime) -> datetime:
-    """The first slot of `expression` strictly after `after`, in `timezone`, as UTC."""
+    """The first slot of `expression` strictly after `after`, in `timezone`, as UTC.
+
+    Slots are wall-clock times: when the clocks go back, a time the wall clock shows twice
+    fires once (a nightly `30 2 * * *` does not run twice on that night)."""
     local = after.astimezone(ZoneInfo(timezone))
-    following: datetime = croniter(expression, local).get_next(datetime)
+    slots = croniter(expression, local)
+    following: datetime = slots.get_next(datetime)
+    while following.replace(tzinfo=None) <= local.replace(tzinfo=None):
+        following = slots.get_next(datetime)  # the wall clock went back: already fired
     return following.astimezone(UTC)
 
 
