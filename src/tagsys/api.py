@@ -301,6 +301,11 @@ class TagSystemAPI:
             self._cancelled.add(run_id)
         self._cancel_spark_jobs(run_id)
 
+    def forget_cancel(self, run_id: str) -> None:
+        """Drop a cancellation of a run that is over (one may arrive after it ended)."""
+        with self._cancel_lock:
+            self._cancelled.discard(run_id)
+
     def run_progress(self, run_id: str) -> SparkProgress | None:
         """How far the Spark work of a run going on in this process has got (None: no
         Spark job of it is known here; Spark is not started for the question)."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
 import sqlalchemy as sa
 
 from tagsys.errors import RunCancelled
@@ -150,3 +151,105 @@ def test_a_job_claimed_as_the_runner_stops_goes_back_to_the_queue(tmp_path: Path
         holder.close()
         stopping.join(15)
         engine.dispose()
+
+
+class SlowToEnd:
+    """Stands in for `TagSystemAPI.run`: records its run completed, then, like the audience
+    index's catch-up after a big run, takes `hold` seconds more and ignores cancels."""
+
+    def __init__(self, engine: sa.Engine, hold: float) -> None:
+        self.engine, self.hold = engine, hold
+        self.spark = NO_SPARK
+        self.recorded = threading.Event()
+
+    def run(self, request: Any, run_id: str) -> Any:
+        from tagsys.store import runs
+
+        runs.start_run(bind=self.engine, run_id=run_id, mode="task-all", as_of=date.today(),
+                       host="here", pid=1, heartbeat_seconds=1)  # fmt: skip
+        summary = {"status": "completed", "mode": "task-all", "users_evaluated": 7}
+        runs.finish_run(bind=self.engine, run_id=run_id, status="completed", summary=summary)
+        self.recorded.set()
+        time.sleep(self.hold)
+        raise RunCancelled("too late: the run had completed")
+
+    def cancel_run(self, run_id: str) -> None:
+        pass
+
+    def forget_cancel(self, run_id: str) -> None:
+        pass
+
+
+def test_a_stopping_runner_beats_until_its_jobs_end_and_records_a_finished_run_as_such(
+    tmp_path: Path,
+) -> None:
+    """While stop() waits for a job, other instances must not fail it for want of beats; a
+    job whose run had completed is recorded completed (with its result), not cancelled."""
+    engine = store_at(tmp_path / "jobs.db")
+    api = SlowToEnd(engine, hold=4.0)
+    runner = runner_for(api, engine, 1)  # beats every 0.2 s: others reap after 0.6 s
+    jobs.create_job(bind=engine, job_id="big", request={"mode": "task-all"})
+    reaped: list[str] = []
+    stopped = threading.Event()
+
+    def other_instance() -> None:
+        while not stopped.is_set():
+            reaped.extend(j.job_id for j in jobs.reap_jobs(bind=engine, timeout_seconds=0.6))
+            time.sleep(0.1)
+
+    runner.start()
+    reaper = threading.Thread(target=other_instance)
+    try:
+        assert api.recorded.wait(10)
+        reaper.start()
+        runner.stop(timeout=2.0)
+        stopped.set()
+        reaper.join(10)
+        job = jobs.get_job(bind=engine, job_id="big")
+        assert reaped == []
+        assert job is not None and job.status == "completed", job
+        assert job.result is not None and job.result["total_users"] == 7
+    finally:
+        stopped.set()
+        engine.dispose()
+
+
+def test_a_worker_outlives_a_claim_that_fails_with_any_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool's TimeoutError is not a store error; the worker logs it and claims again."""
+    engine = store_at(tmp_path / "jobs.db")
+    runs: list[Any] = []
+    api = SimpleNamespace(
+        spark=NO_SPARK,
+        run=lambda request, run_id: runs.append(run_id) or _done(),
+        cancel_run=lambda run_id: None,
+        forget_cancel=lambda run_id: None,
+    )
+    runner = runner_for(api, engine, 1)
+    claim = jobs.claim_next_job
+    failures = [sa.exc.TimeoutError("QueuePool limit reached")]
+
+    def flaky_claim(**kwargs: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return claim(**kwargs)
+
+    jobs.create_job(bind=engine, job_id="after", request={"mode": "task-all"})
+    monkeypatch.setattr(jobs, "claim_next_job", flaky_claim)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not runs:
+            assert time.monotonic() < deadline, "the worker died on the failed claim"
+            time.sleep(0.05)
+        assert runner.alive() and not failures
+    finally:
+        runner.stop(timeout=5)
+        engine.dispose()
+
+
+def _done() -> Any:
+    return SimpleNamespace(
+        succeeded=True, dry_run=True, to_dict=lambda: {"status": "completed", "mode": "task-all"}
+    )

@@ -131,6 +131,22 @@ def test_an_owner_beats_only_the_jobs_its_workers_hold(engine: sa.Engine) -> Non
     assert [j.job_id for j in reaped] == ["lost"]
 
 
+def test_a_running_job_that_never_beat_is_reaped_by_its_start(engine: sa.Engine) -> None:
+    """Jobs left running by a version before heartbeats have none: their start counts."""
+    jobs.create_job(bind=engine, job_id="old", request={})
+    assert jobs.claim_next_job(bind=engine, owner="gone") is not None
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(jobs.tag_jobs).values(
+                heartbeat_at=None, started_at=datetime.now(UTC) - timedelta(minutes=5)
+            )
+        )
+    [reaped] = jobs.reap_jobs(bind=engine, timeout_seconds=30)
+    assert reaped.job_id == "old"
+    job = jobs.get_job(bind=engine, job_id="old")
+    assert job is not None and job.status == "failed" and "no heartbeat since" in (job.error or "")
+
+
 def test_cancel_ends_a_submitted_job_and_flags_a_running_one(engine: sa.Engine) -> None:
     jobs.create_job(bind=engine, job_id="queued", request={})
     jobs.create_job(

@@ -76,28 +76,33 @@ class JobRunner:
         self.heartbeat_seconds = heartbeat_seconds
         self.today = today
         self.on_tick = on_tick
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # no more claims, ticks
+        self._halt = threading.Event()  # no more beats: set once the workers are done
         self._wake = threading.Condition()
         self._running: dict[str, str | None] = {}  # job id -> run id (None: not a run)
         self._exports: dict[str, threading.Event] = {}  # job id -> what stops its export
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._workers: list[threading.Thread] = []
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
         for index in range(self.workers):
-            self._spawn(f"tagsys-job-worker-{index}", functools.partial(self._work, index))
+            name = f"tagsys-job-worker-{index}"
+            self._workers.append(self._spawn(name, functools.partial(self._work, index)))
         self._spawn("tagsys-job-maintenance", self._maintain)
         self._spawn("tagsys-job-ticks", self._ticks)
 
-    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+    def _spawn(self, name: str, target: Callable[[], None]) -> threading.Thread:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
+        return thread
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop claiming and cancel the running jobs (a restart would fail them anyway);
-        a job whose run does not stop within `timeout` is recorded cancelled here."""
+        a job whose run does not stop within `timeout` is recorded here: as its run ended,
+        or cancelled. Its heartbeat goes on until then (else another instance fails it)."""
         self._stop.set()
         with self._lock:
             running = dict(self._running)
@@ -106,18 +111,44 @@ class JobRunner:
             self._cancel_local(job_id)
         self.wake()
         deadline = time.monotonic() + timeout
-        for thread in self._threads:
+        for thread in self._workers:
             thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
-            left = list(self._running)
-        for job_id in left:
+            left = dict(self._running)
+        for job_id, run_id in left.items():
+            self._record_left(job_id, run_id)
+        self._halt.set()
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _record_left(self, job_id: str, run_id: str | None) -> None:
+        """A job still running as the service stops: recorded as its run ended, if it did (only
+        the index's catch-up or the job's own record was left), else cancelled."""
+        record = self._run_record(run_id)
+        if record is not None and record.status != "running":
+            result = job_result(record.summary) if record.summary else None
+            status, error = record.status, record.error
+        else:
+            status, result, error = "cancelled", None, "the service instance stopped while it ran"
+        try:
             store_jobs.finish_job(
                 bind=self.engine,
                 job_id=job_id,
                 owner=self.instance,
-                status="cancelled",
-                error="the service instance stopped while the job ran",
+                status=status,
+                result=result,
+                error=error,
             )
+        except TagSysError as exc:
+            log.warning("stopping: the end of job %s could not be recorded: %s", job_id, exc)
+
+    def _run_record(self, run_id: str | None) -> store_runs.RunRecord | None:
+        if run_id is None:
+            return None
+        try:
+            return store_runs.get_run(bind=self.engine, run_id=run_id)
+        except TagSysError:
+            return None
 
     def wake(self) -> None:
         with self._wake:
@@ -152,8 +183,8 @@ class JobRunner:
         while not self._stop.is_set():
             try:
                 job = store_jobs.claim_next_job(bind=self.engine, owner=self.instance)
-            except TagSysError as exc:
-                log.warning("cannot claim jobs: %s", exc)
+            except Exception as exc:  # e.g. the connection pool's timeout: try again later
+                log.warning("cannot claim jobs: %s: %s", type(exc).__name__, exc)
                 job = None
             if job is None:
                 with self._wake:
@@ -161,8 +192,8 @@ class JobRunner:
                 continue
             try:
                 self._run(job)
-            except Exception:  # not even its failure could be recorded: the heartbeat check will
-                log.exception("job %s: its end could not be recorded", job.job_id)
+            except Exception:  # a defect of ours: the worker goes on, the heartbeat check ends it
+                log.exception("job %s: the worker failed", job.job_id)
 
     def _run(self, job: JobRecord) -> None:
         with self._lock:  # stop() sets _stop before it reads _running under this lock
@@ -184,8 +215,13 @@ class JobRunner:
             except (ValidationError, TagSysError) as exc:
                 self._finish(job, "failed", None, f"the job's request is not valid: {exc}")
                 return
-            with self._lock:
-                self._running[job.job_id] = run_id
+            with self._lock:  # stop() may have read _running before this run id was known
+                stopping = self._stop.is_set()
+                if not stopping:
+                    self._running[job.job_id] = run_id
+            if stopping:
+                self._release(job)
+                return
             store_jobs.set_job_run(bind=self.engine, job_id=job.job_id, run_id=run_id)
             if job.cancel_requested:
                 self.api.cancel_run(run_id)
@@ -242,6 +278,8 @@ class JobRunner:
         except TagSysError as exc:
             self._finish(job, "failed", self._summary_of(run_id), str(exc), started)
             return
+        finally:
+            self.api.forget_cancel(run_id)  # one the maintenance passed on as the run ended
         status = "completed" if summary.succeeded else "failed"
         error = None if summary.succeeded else _failed_tags(summary)
         self._finish(job, status, summary.to_dict(), error, started)
@@ -288,7 +326,10 @@ class JobRunner:
                 break
             except TagSysError as exc:
                 if wait is None or self._stop.is_set():
-                    raise
+                    log.error(  # no longer beaten: the heartbeat check fails it
+                        "job %s: its end (%s) could not be recorded: %s", job.job_id, status, exc
+                    )
+                    return
                 log.warning(
                     "job %s: recording its end (%s) failed, again in %s s: %s",
                     job.job_id,
@@ -308,7 +349,8 @@ class JobRunner:
     # --- maintenance ---------------------------------------------------------------------
     def _maintain(self) -> None:
         last_beat = 0.0
-        while not self._stop.wait(POLL_SECONDS if last_beat else 0):
+        poll = min(POLL_SECONDS, self.heartbeat_seconds / 2)  # beats however short the interval
+        while not self._halt.wait(poll if last_beat else 0):
             now = time.monotonic()
             try:
                 for job_id in store_jobs.cancel_requests(bind=self.engine, owner=self.instance):

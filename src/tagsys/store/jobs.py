@@ -248,9 +248,8 @@ def beat_jobs(*, bind: Bind, owner: str, job_ids: Collection[str] | None = None)
     stmt = sa.update(tag_jobs).where(tag_jobs.c.owner == owner, tag_jobs.c.status == "running")
     if job_ids is not None:
         stmt = stmt.where(tag_jobs.c.job_id.in_(sorted(job_ids)))
-    stmt = stmt.values(heartbeat_at=_now())
-    with transaction(bind) as conn:
-        return int(conn.execute(stmt).rowcount)
+    with transaction(bind) as conn:  # stamped once the store lets it write (SQLite may wait)
+        return int(conn.execute(stmt.values(heartbeat_at=_now())).rowcount)
 
 
 def reap_jobs(
@@ -262,7 +261,10 @@ def reap_jobs(
     cutoff = now - timedelta(seconds=timeout_seconds)
     stale = (
         sa.select(tag_jobs)
-        .where(tag_jobs.c.status == "running", tag_jobs.c.heartbeat_at < cutoff)
+        .where(
+            tag_jobs.c.status == "running",
+            sa.func.coalesce(tag_jobs.c.heartbeat_at, tag_jobs.c.started_at) < cutoff,
+        )
         .with_for_update(skip_locked=True)
     )
     failed: list[JobRecord] = []
@@ -270,7 +272,8 @@ def reap_jobs(
         for job in [_job(row) for row in conn.execute(stale)]:
             reason = (
                 f"the service instance running it ({job.owner}) stopped: no heartbeat since "
-                f"{job.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC (timeout {timeout_seconds:g} s)"
+                f"{job.heartbeat_at or job.started_at:%Y-%m-%d %H:%M:%S} UTC (timeout "
+                f"{timeout_seconds:g} s)"
             )
             moved = conn.execute(
                 sa.update(tag_jobs)
