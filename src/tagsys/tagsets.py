@@ -78,12 +78,18 @@ def merge_tags(
         if tag_id in added and tag_id in definitions:
             details[tag_id] = definitions[tag_id].as_detail()
         elif tag_id in old_details:
-            details[tag_id] = dict(old_details[tag_id])
+            details[tag_id] = _kept_detail(tag_id, old_details[tag_id])
         elif tag_id in definitions:
             details[tag_id] = definitions[tag_id].as_detail()
         else:
             details[tag_id] = {"tag_name": f"tag {tag_id}", "tag_category": ""}
     return new_ids, details
+
+
+def _kept_detail(tag_id: int, detail: object) -> dict[str, Any]:
+    if not isinstance(detail, Mapping):
+        raise ValueError(f"the detail of tag {tag_id} is {json.dumps(detail)}, not a JSON object")
+    return dict(detail)
 
 
 def parse_ids(text: str | None) -> list[int]:

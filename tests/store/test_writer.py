@@ -295,6 +295,27 @@ def test_malformed_stored_json_names_the_user(migrated_url: str, engine: sa.Engi
         _put(migrated_url, {"u9": [1]})
 
 
+@pytest.mark.parametrize("detail", ['"x"', "null", "[1]"])
+def test_a_kept_detail_that_is_not_an_object_names_the_user(
+    migrated_url: str, engine: sa.Engine, detail: str
+) -> None:
+    """A tag outside the run's scope keeps its stored detail, which must then be an object;
+    a tag in scope gets its definition, so the same row is simply repaired."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO user_tags (user_id, tag_ids, tag_details) VALUES ('u8', :i, :d)"),
+            {"i": "[1]", "d": '{"1": ' + detail + "}"},
+        )
+    only_2 = request_for(migrated_url, scope=TagScope(tag_ids=frozenset({2})))
+
+    with pytest.raises(StoreError, match=r"user 'u8' holds malformed JSON \(the detail of tag 1"):
+        write_rows(only_2, [("u8", [2])])
+    assert read_user_tags(bind=engine)["u8"].tag_ids == [1]
+
+    assert _put(migrated_url, {"u8": [1, 2]}) == WriteCounts(inserted=0, updated=1, unchanged=0)
+    assert read_user_tags(bind=engine)["u8"].tag_details[1] == DEFINITIONS[1].as_detail()
+
+
 def test_partitions_read_back_by_id_range(migrated_url: str) -> None:
     assert writer.id_bounds(migrated_url) is None
     empty = writer.read_existing_partition(migrated_url, 0, 100)

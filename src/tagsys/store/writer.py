@@ -309,9 +309,12 @@ def plan_batch(
     for user_id, computed in batch:
         old = existing.get(user_id)
         old_ids, old_details = _parse_existing(user_id, old)
-        new_ids, new_details = merge_tags(
-            old_ids, old_details, computed, request.scope, request.definitions
-        )
+        try:
+            new_ids, new_details = merge_tags(
+                old_ids, old_details, computed, request.scope, request.definitions
+            )
+        except ValueError as exc:  # a kept tag's stored detail is not an object
+            raise _malformed(user_id, exc) from exc
         # Content, not text: MySQL 8 hands JSON back re-formatted with its own key order.
         if (old is None and not new_ids) or (
             old is not None and (new_ids, new_details) == (sorted(set(old_ids)), old_details)
@@ -376,10 +379,14 @@ def _parse_existing(
     try:
         return _parse_stored(old.tag_ids, old.tag_details)
     except (ValueError, TypeError, AttributeError) as exc:
-        raise StoreError(
-            f"user_tags row of user {user_id!r} holds malformed JSON ({exc}): "
-            "fix or delete that row, then run again"
-        ) from exc
+        raise _malformed(user_id, exc) from exc
+
+
+def _malformed(user_id: str, exc: Exception) -> StoreError:
+    return StoreError(
+        f"user_tags row of user {user_id!r} holds malformed JSON ({exc}): "
+        "fix or delete that row, then run again"
+    )
 
 
 @functools.lru_cache(maxsize=4096)
