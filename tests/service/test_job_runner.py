@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from tagsys.errors import RunCancelled
+from tagsys.service import jobs as service_jobs
 from tagsys.service.jobs import EXPORT_MODE, POLL_SECONDS, JobRunner
 from tagsys.service.observability import Metrics, StoreCollector
 from tagsys.store import jobs
@@ -253,3 +254,34 @@ def _done() -> Any:
     return SimpleNamespace(
         succeeded=True, dry_run=True, to_dict=lambda: {"status": "completed", "mode": "task-all"}
     )
+
+
+def test_an_end_that_cannot_be_recorded_is_let_go_not_recorded_as_a_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the store stays away as a job ends, the job is let go (the heartbeat check ends
+    it); it used to be recorded `failed` ("unexpected error") once the store came back."""
+    from tagsys.errors import StoreError
+
+    engine = store_at(tmp_path / "jobs.db")
+    api = SimpleNamespace(spark=NO_SPARK, cancel_run=lambda run_id: None)
+    runner = runner_for(api, engine, 0)
+    jobs.create_job(bind=engine, job_id="j", request={"mode": EXPORT_MODE, "expression": 1,
+                                                      "path": str(tmp_path / "x.csv")})  # fmt: skip
+    job = jobs.claim_next_job(bind=engine, owner="me")
+    assert job is not None
+    ends: list[str] = []
+
+    def store_away(**kwargs: Any) -> bool:
+        ends.append(kwargs["status"])
+        raise StoreError("the store is away")
+
+    monkeypatch.setattr(jobs, "finish_job", store_away)
+    api.audiences = SimpleNamespace(
+        export=lambda *args: SimpleNamespace(path="x", format="csv", rows=1)
+    )
+    monkeypatch.setattr(service_jobs, "END_RETRY_SECONDS", ())  # the store stays away
+    runner._run(job)
+    assert ends == ["completed"]  # not also "failed"
+    assert runner.busy == 0
+    engine.dispose()
