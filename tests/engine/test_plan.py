@@ -80,6 +80,13 @@ def test_consistent_requests_are_accepted(fields: dict[str, Any]) -> None:
     assert RunRequest(as_of=D, **fields).mode == fields["mode"]
 
 
+def test_an_as_of_before_1900_is_a_usage_error() -> None:
+    """Rules count up to 100,000 days back from as_of: from year 1 that leaves the calendar."""
+    with pytest.raises(UsageError, match="as_of 0001-01-01 is too early: use a date from 1900"):
+        RunRequest("task-all", date(1, 1, 1))
+    assert RunRequest("task-all", date(1900, 1, 1)).as_of.year == 1900
+
+
 def _view(tag_id: int, *, active: bool = True, rules: list[Any] | None = None) -> TagDefinitionView:
     name, category, default_rules = SHOP_TAGS.get(tag_id, (f"t{tag_id}", "c", []))
     texts = [json.dumps(r) for r in (default_rules if rules is None else rules)]

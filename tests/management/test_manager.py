@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tagsys.errors import ConflictError, DefinitionError, NotFoundError
+from tagsys.errors import ConflictError, DefinitionError, NotFoundError, UsageError
 from tagsys.management.definition import TagSpec
 from tagsys.management.manager import Actor, TagManager
 from tagsys.store import repository
@@ -104,6 +104,17 @@ def test_every_rule_problem_is_reported_with_its_location(manager: TagManager) -
     ]
     with pytest.raises(DefinitionError):
         manager.update_tag(BOB, draft.tag_id, {"active": True})
+
+
+def test_a_rule_nested_beyond_reading_is_refused_and_saves_nothing(manager: TagManager) -> None:
+    """Even as a draft: ordering, diffing and checking rules walk them recursively."""
+    deep: dict[str, Any] = NESTED
+    for _ in range(120):
+        deep = {"logic": "AND", "conditions": [deep]}
+    for active in (True, False):
+        with pytest.raises(UsageError, match=r"rule 1 of tag .* nests deeper than 200 levels"):
+            manager.create_tag(ALICE, spec(rules=[deep], active=active))
+    assert manager.list_tags() == []
 
 
 def test_unknown_category_and_duplicate_names_are_refused(manager: TagManager) -> None:

@@ -3,6 +3,8 @@ query endpoints, bad input and metrics."""
 
 from __future__ import annotations
 
+import base64
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import requests
 import sqlalchemy as sa
 
 from tagsys.api import TagSystemAPI
@@ -211,6 +214,12 @@ def test_a_schedule_that_never_falls_due_is_refused(service: Service) -> None:
         ({"tag_ids": [1], "surprise": True}, "surprise", "Extra inputs"),
         ({"as_of": "yesterday"}, "as_of", "date"),
         ({"mode": "task-all", "tag_ids": [1]}, "request", "task-tags"),
+        ({"tag_ids": None}, "tag_ids", "is null"),  # null is not "every tag"
+        ({"user_ids": None}, "user_ids", "is null"),
+        ({"tag_ids": [1.0]}, "tag_ids[0]", "valid integer"),
+        ({"tag_ids": [True]}, "tag_ids[0]", "valid integer"),
+        ({"dry_run": "yes"}, "dry_run", "valid boolean"),
+        ({"as_of": "0001-01-01"}, "as_of", "1900-01-01"),
     ],
 )
 def test_bad_input_is_refused_saying_what_and_where_and_starts_nothing(
@@ -322,3 +331,40 @@ def test_audiences_over_http_agree_with_the_table(service: Service, store: str) 
     assert outside.status_code == 422 and "export directory" in outside.json()["error"]["message"]
     assert service.request("DELETE", "/api/v1/audiences/核心人群").status_code == 200
     assert service.get("/api/v1/audiences/核心人群").status_code == 404
+
+
+def test_malformed_requests_are_refused_with_4xx_not_500(service: Service) -> None:
+    """Inputs that once reached the store or the file system unchecked (a 500), or worse."""
+    url = service.url
+
+    def status(response: requests.Response, expected: int, words: str) -> None:
+        assert response.status_code == expected, response.text
+        assert words in response.json()["error"]["message"], response.text
+
+    broken = requests.post(url + "/api/v1/tags/trigger", data=b'{"tag_ids": [1,', timeout=30,
+                           headers={**service.headers, "Content-Type": "application/json"})  # fmt: skip
+    status(broken, 400, "not valid JSON")
+    # A dry run sent as a form, misspelled or as text must never roll back for real.
+    rollback = url + "/api/v1/runs/nope/rollback"
+    form = requests.post(rollback, data={"dry_run": "true"}, headers=service.headers, timeout=30)
+    assert form.status_code == 422, form.text
+    for body in ({"dryrun": True}, {"dry_run": "yes"}):
+        assert service.post("/api/v1/runs/nope/rollback", body).status_code == 422, body
+    status(service.post("/api/v1/runs/nope/rollback", {"dry_run": True}), 404, "no run")
+    # Digits int() cannot read, numbers beyond any version or id.
+    status(service.request("PATCH", "/api/v1/tags/1", {"description": "x"},
+                           headers={"If-Match": '"\u00b2"'}), 422, "If-Match")  # fmt: skip
+    assert service.get("/api/v1/tags/1/diff", params={"from": 1, "to": 10**20}).status_code == 422
+    for part in ("\u00b2", "99999999999999999999", "x"):
+        cursor = encode_cursor(part)
+        status(service.get("/api/v1/audit", params={"cursor": cursor}), 422, "cursor")
+    extreme = base64.urlsafe_b64encode(
+        json.dumps({"k": "user", "at": "0001-01-01T00:00:00+14:00", "run": "x"}).encode()
+    ).decode()
+    status(service.get("/api/v1/users/u/history", params={"cursor": extreme}), 422, "cursor")
+    status(service.get("/api/v1/tags/999/users"), 404, "no tag with id 999")
+    # Export paths the file system refuses.
+    export = "/api/v1/audiences/export"
+    for path in ("a\u0000.csv", "x" * 300 + "/a.csv"):
+        status(service.post(export, {"expression": 1, "path": path}), 422, "cannot be a file")
+    status(service.post(export, {"expression": 1, "path": "s3:///key.csv"}), 422, "no bucket")

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 Mode = Literal["task-all", "task-tags", "task-users", "incremental"]
 MODES: tuple[Mode, ...] = ("task-all", "task-tags", "task-users", "incremental")
+EARLIEST_AS_OF = date(1900, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,11 @@ class RunRequest:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise UsageError(f"unknown run mode '{self.mode}'; use one of {', '.join(MODES)}")
+        if self.as_of < EARLIEST_AS_OF:
+            raise UsageError(
+                f"as_of {self.as_of.isoformat()} is too early: use a date from "
+                f"{EARLIEST_AS_OF.isoformat()} on (rules count up to 100,000 days back from it)"
+            )
         if self.mode == "task-tags" and not self.tag_ids:
             raise UsageError("task-tags needs --tag-ids, e.g. --tag-ids 1,3,5")
         if self.mode == "task-users" and not self.user_ids:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tagsys.errors import UsageError
@@ -42,6 +42,8 @@ def decode(kind: str, cursor: str, fields: Mapping[str, tuple[type, ...]]) -> di
 
 def as_time(value: Any) -> datetime:
     try:
-        return datetime.fromisoformat(str(value))
-    except ValueError as exc:
+        at = datetime.fromisoformat(str(value))
+        at.astimezone(UTC)  # a forged extreme time overflows here, not in the store's driver
+    except (ValueError, OverflowError) as exc:
         raise UsageError("the cursor is damaged: pass next_cursor unchanged") from exc
+    return at

@@ -50,7 +50,9 @@ class LakeRoot:
 
 
 def is_s3(uri: str) -> bool:
-    return urlparse(uri).scheme in S3_SCHEMES
+    """s3:// or s3a:// (as `s3:x` is a relative local path, so is it here)."""
+    scheme = urlparse(uri).scheme
+    return scheme in S3_SCHEMES and uri[len(scheme) :].startswith("://")
 
 
 def open_root(uri: str, s3: S3Options | None = None) -> LakeRoot:

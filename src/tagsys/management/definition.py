@@ -7,10 +7,27 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from tagsys.errors import UsageError
 from tagsys.store.repository import TagDefinition
 
 GROUP_ORDER = ("logic", "conditions")
 CONDITION_ORDER = ("field", "operator", "value", "type")
+MAX_RULE_DEPTH = 200
+"""JSON levels a rule may nest (about 100 groups): far beyond a readable rule, well within
+what the recursive readers (ordering, diff, validation) can walk."""
+
+
+def nesting_depth(node: Any, limit: int = MAX_RULE_DEPTH) -> int:
+    """How deep `node`'s objects and lists nest (1: a scalar), counting no further than
+    `limit` + 1; iterative, so any depth can be measured."""
+    deepest, stack = 0, [(node, 1)]
+    while stack and deepest <= limit:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        children = item.values() if isinstance(item, Mapping) else item
+        if isinstance(item, Mapping | list):
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def readable_rule(node: Any) -> Any:
@@ -43,6 +60,14 @@ class TagSpec:
     active: bool = True
     rules: tuple[Any, ...] = ()
     deleted: bool = False
+
+    def __post_init__(self) -> None:
+        for index, rule in enumerate(self.rules):
+            if nesting_depth(rule) > MAX_RULE_DEPTH:
+                raise UsageError(
+                    f"rule {index + 1} of tag '{self.name}' nests deeper than "
+                    f"{MAX_RULE_DEPTH} levels: flatten its groups (AND of ANDs is one AND)"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -4,7 +4,7 @@ details}}`. Product errors map to statuses here; nothing else leaks a traceback.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -143,6 +143,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        broken = [e for e in exc.errors() if e.get("type") == "json_invalid"]
+        if broken:
+            return _response(400, "invalid_json", _json_problem(broken[0]))
         details = validation_details(list(exc.errors()))
         summary = "; ".join(f"{d['location']}: {d['problem']}" for d in details[:5])
         return _response(422, "invalid_request", f"invalid request: {summary}", details)
@@ -178,3 +181,11 @@ def install_error_handlers(app: FastAPI) -> None:
             f"unexpected error ({type(exc).__name__}); the service log has the details "
             "under this response's request id",
         )
+
+
+def _json_problem(error: Mapping[str, Any]) -> str:
+    """FastAPI's JSON decode error: the decoder's reason at a character offset."""
+    reason = str((error.get("ctx") or {}).get("error") or "it cannot be parsed")
+    where = error.get("loc", ())[-1:]
+    at = f" at character {where[0]}" if where and isinstance(where[0], int) else ""
+    return f"the request body is not valid JSON: {reason}{at}"

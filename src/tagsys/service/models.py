@@ -109,6 +109,26 @@ def decode_cursor(cursor: str | None, size: int) -> list[str] | None:
     return parts
 
 
+def whole_number(text: str, limit: int = 2**63 - 1) -> int | None:
+    """`text` as a number from 0 to `limit` when it is written in ASCII digits, else None
+    (str.isdigit also takes '²' and other digits int() refuses)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(limit)):
+        return None
+    number = int(text)
+    return number if number <= limit else None
+
+
+def number_cursor(cursor: str | None) -> int | None:
+    """A cursor that holds one id this service handed out (a 422 for anything else)."""
+    parts = decode_cursor(cursor, 1)
+    if parts is None:
+        return None
+    number = whole_number(parts[0])
+    if number is None:
+        raise ApiError(422, "invalid_request", "cursor is not valid: pass next_cursor unchanged")
+    return number
+
+
 def time_cursor(cursor: str | None) -> tuple[datetime, str] | None:
     parts = decode_cursor(cursor, 2)
     if parts is None:

@@ -9,9 +9,17 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
 
-from tagsys.engine.plan import Mode, RunRequest
+from tagsys.engine.plan import EARLIEST_AS_OF, Mode, RunRequest
 
 MAX_TAG_IDS = 10_000
 MAX_USER_IDS = 10_000
@@ -19,7 +27,7 @@ MAX_DAYS = 36_500
 
 TriggerMode = Literal["full", "incremental", "task-all", "task-tags", "task-users"]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-TagId = Annotated[int, Field(ge=1, le=2_147_483_647)]
+TagId = Annotated[StrictInt, Field(ge=1, le=2_147_483_647)]  # 1.0, true, "1": refused
 
 
 class TriggerRequest(BaseModel):
@@ -47,8 +55,10 @@ class TriggerRequest(BaseModel):
         "`days`), or a product run mode",
     )
     days: int | None = Field(None, ge=0, le=MAX_DAYS, description="incremental: look back N days")
-    as_of: date | None = Field(None, description="business date (default: today)")
-    dry_run: bool = Field(False, description="compute and report, write nothing")
+    as_of: date | None = Field(
+        None, ge=EARLIEST_AS_OF, description="business date (default: today)"
+    )
+    dry_run: StrictBool = Field(False, description="compute and report, write nothing")
 
     @model_validator(mode="after")
     def _consistent(self) -> TriggerRequest:
@@ -85,6 +95,24 @@ class TriggerRequest(BaseModel):
             dry_run=self.dry_run,
         )
 
+    def explicit_nulls(self) -> list[str]:
+        """Lists sent as null: null would mean every tag (or user), which a client that sent
+        an empty variable did not ask for. Omitting the field means that."""
+        return [
+            f
+            for f in ("tag_ids", "user_ids")
+            if f in self.model_fields_set and getattr(self, f) is None
+        ]
+
     def stored(self) -> dict[str, Any]:
         """As kept in `tag_jobs.request` (JSON)."""
         return self.model_dump(mode="json")
+
+
+class RollbackRequest(BaseModel):
+    """`POST /api/v1/runs/{run_id}/rollback` (no body: a real rollback). Strict: a dry run
+    misspelled or sent as a form must not turn into a real one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dry_run: StrictBool = Field(False, description="only count what would be restored")

@@ -407,7 +407,10 @@ def insert_audience(*, bind: Bind, audience: SavedAudience) -> bool:
             sa.select(audiences.c.name).where(audiences.c.name == audience.name)
         ).first():
             return False
-        conn.execute(sa.insert(audiences).values(**audience.__dict__))
+        try:
+            conn.execute(sa.insert(audiences).values(**audience.__dict__))
+        except sa.exc.IntegrityError:  # the name, taken by a concurrent save
+            return False
     return True
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
 
 from fastapi import APIRouter, Depends, Query
 from fastapi import Path as PathParam
@@ -86,18 +87,27 @@ def _index(info: Any) -> dict[str, Any]:
 def export_target(ctx: ServiceContext, path: str) -> str:
     """s3:// as given; a local path resolved inside the export directory, never outside."""
     if is_s3(path):
+        if not urlparse(path).netloc:
+            raise _bad_path(
+                f"export path {path!r} names no bucket: use s3://bucket/key", "no bucket"
+            )
         return path
     root = ctx.settings.export_root
-    target = (root / path).resolve()
-    if not target.is_relative_to(root):
-        raise ApiError(
-            422,
-            "invalid_request",
-            f"export path {path!r} leaves the export directory {root} (TAGSYS_EXPORT_DIR)",
-            [{"location": "path", "problem": "outside the export directory"}],
-        )
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target = (root / path).resolve()
+        if not target.is_relative_to(root):
+            raise _bad_path(
+                f"export path {path!r} leaves the export directory {root} (TAGSYS_EXPORT_DIR)",
+                "outside the export directory",
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (ValueError, OSError) as exc:  # a NUL byte, a name too long for the file system
+        raise _bad_path(f"export path {path!r} cannot be a file here: {exc}", "not a path") from exc
     return str(target)
+
+
+def _bad_path(message: str, problem: str) -> ApiError:
+    return ApiError(422, "invalid_request", message, [{"location": "path", "problem": problem}])
 
 
 @router.post("/count", summary="How many users an expression selects, per operand and per tag")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query
 
@@ -10,6 +10,7 @@ from tagsys.errors import UsageError
 from tagsys.service.context import ServiceContext, context_of
 from tagsys.service.errors import ApiError
 from tagsys.service.models import ERROR_RESPONSES, MAX_PAGE
+from tagsys.service.requests import RollbackRequest
 from tagsys.service.security import caller
 from tagsys.store import runs as store_runs
 
@@ -19,16 +20,16 @@ router = APIRouter(prefix="/api/v1", tags=["history"], responses=ERROR_RESPONSES
 @router.post("/runs/{run_id}/rollback", summary="Undo a run (a recorded, journaled run itself)")
 def rollback(
     run_id: str = Path(min_length=1, max_length=64),
-    dry_run: bool = Body(False, embed=True),
     ctx: ServiceContext = Depends(context_of),
     _: str | None = Depends(caller),
+    body: Annotated[RollbackRequest | None, Body()] = None,
 ) -> dict[str, Any]:
     """Every row the run wrote gets its content from before the run back, except rows changed
     since (conflicts: left alone, counted, sampled). Answers when the rollback has ended."""
     if store_runs.get_run(bind=ctx.engine, run_id=run_id) is None:
         raise ApiError(404, "not_found", f"no run with id '{run_id}'")
     try:
-        result = ctx.api.rollback(run_id, dry_run=dry_run)
+        result = ctx.api.rollback(run_id, dry_run=body is not None and body.dry_run)
     except UsageError as exc:  # still running, journal pruned or never written
         raise ApiError(409, "conflict", str(exc)) from exc
     return {"success": True, "rollback": result.to_dict()}

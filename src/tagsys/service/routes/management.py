@@ -15,7 +15,13 @@ from tagsys.management.definition import TagSpec, TagState
 from tagsys.management.manager import Actor, TagManager
 from tagsys.service.context import ServiceContext, context_of
 from tagsys.service.errors import ApiError
-from tagsys.service.models import ERROR_RESPONSES, MAX_PAGE, decode_cursor, encode_cursor
+from tagsys.service.models import (
+    ERROR_RESPONSES,
+    MAX_PAGE,
+    encode_cursor,
+    number_cursor,
+    whole_number,
+)
 from tagsys.service.security import caller
 from tagsys.store.versions import AuditRecord, VersionRecord
 
@@ -104,15 +110,15 @@ def expected(body_version: int | None, if_match: str | None) -> int | None:
     """The version the client edited: the body's `expected_version`, else `If-Match`."""
     if body_version is not None or if_match is None:
         return body_version
-    text = if_match.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    version = whole_number(if_match.strip().removeprefix("W/").strip('"'), 2_147_483_647)
+    if version is None:
         raise ApiError(
             422,
             "invalid_request",
             'If-Match must be a tag version as its ETag gives it, e.g. "3"',
             [{"location": "header.If-Match", "problem": "not a version"}],
         )
-    return int(text)
+    return version
 
 
 def tag_response(state: TagState, status: int = 200) -> JSONResponse:
@@ -208,7 +214,7 @@ def delete_tag(
     who: Caller,
     tag_id: int = TagId,
     comment: str | None = Query(None, max_length=2000),
-    expected_version: int | None = Query(None, ge=0),
+    expected_version: int | None = Query(None, ge=0, le=2_147_483_647),
     if_match: IfMatch = None,
 ) -> JSONResponse:
     version = expected(expected_version, if_match)
@@ -258,8 +264,8 @@ def diff_versions(
     manager: Manager,
     _: Caller,
     tag_id: int = TagId,
-    from_version: int = Query(alias="from", ge=0),
-    to_version: int = Query(alias="to", ge=0),
+    from_version: int = Query(alias="from", ge=0, le=2_147_483_647),
+    to_version: int = Query(alias="to", ge=0, le=2_147_483_647),
 ) -> dict[str, Any]:
     changes = manager.diff(tag_id, from_version, to_version)
     return {
@@ -291,9 +297,7 @@ def audit(
     limit: int = Query(100, ge=1, le=MAX_PAGE),
     cursor: str | None = Query(None, max_length=512),
 ) -> dict[str, Any]:
-    after = decode_cursor(cursor, 1)
-    before = int(after[0]) if after and after[0].isdigit() else None
-    entries = manager.audit(limit, before)
+    entries = manager.audit(limit, number_cursor(cursor))
     last = entries[-1] if len(entries) == limit else None
     return {
         "success": True,

@@ -13,7 +13,7 @@ from tagsys.service.context import ServiceContext, context_of
 from tagsys.service.errors import ApiError
 from tagsys.service.models import ERROR_RESPONSES
 from tagsys.service.requests import TriggerRequest
-from tagsys.service.routes.tags import check_tag_ids
+from tagsys.service.routes.tags import check_tag_ids, refuse_nulls
 from tagsys.service.scheduler import check_cron, next_fire
 from tagsys.service.security import caller
 from tagsys.store import schedules as store_schedules
@@ -63,6 +63,7 @@ def create(
         raise ApiError(
             422, "invalid_request", str(exc), [{"location": "cron", "problem": str(exc)}]
         ) from exc
+    refuse_nulls(body.request, "request.")
     check_tag_ids(ctx, body.request.tag_ids)
     if store_schedules.find_schedule_by_name(bind=ctx.engine, name=body.name) is not None:
         raise ApiError(409, "duplicate_name", f"a schedule named '{body.name}' exists already")

@@ -37,8 +37,21 @@ def check_tag_ids(ctx: ServiceContext, tag_ids: list[int] | None) -> None:
         )
 
 
+def refuse_nulls(body: TriggerRequest, prefix: str) -> None:
+    nulls = body.explicit_nulls()
+    if nulls:
+        problem = "is null: leave it out to mean all, or list the ids"
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"invalid request: {', '.join(prefix + n for n in nulls)} {problem}",
+            [{"location": prefix + n, "problem": problem} for n in nulls],
+        )
+
+
 def submit(ctx: ServiceContext, body: TriggerRequest, actor: str | None) -> store_jobs.JobRecord:
     """Persist a job (the queue is bounded) and wake a worker."""
+    refuse_nulls(body, "")
     body.to_run_request(ctx.settings.today())  # the engine's own checks, before queueing
     check_tag_ids(ctx, body.tag_ids)
     return ctx.enqueue(body.stored(), actor)
@@ -123,7 +136,8 @@ def tag_users(
     ctx: ServiceContext = Depends(context_of),
     _: str | None = Depends(caller),
 ) -> dict[str, Any]:
-    check_tag_ids(ctx, [tag_id])
+    if tag_id not in {d.tag_id for d in repository.load_all_definitions(bind=ctx.engine)}:
+        raise ApiError(404, "not_found", f"no tag with id {tag_id} (GET /api/v1/tags/available)")
     after = decode_cursor(cursor, 1)
     rows = repository.users_with_tag(
         bind=ctx.engine, tag_id=tag_id, after=after[0] if after else None, limit=limit
