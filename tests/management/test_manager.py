@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tagsys.errors import ConflictError, DefinitionError, NotFoundError, UsageError
+from tagsys.errors import (
+    ConflictError,
+    DefinitionError,
+    NotFoundError,
+    TagSysError,
+    UsageError,
+)
 from tagsys.management.definition import TagSpec
 from tagsys.management.manager import Actor, TagManager
 from tagsys.store import repository
@@ -115,6 +123,47 @@ def test_a_rule_nested_beyond_reading_is_refused_and_saves_nothing(manager: TagM
         with pytest.raises(UsageError, match=r"rule 1 of tag .* nests deeper than 200 levels"):
             manager.create_tag(ALICE, spec(rules=[deep], active=active))
     assert manager.list_tags() == []
+
+
+def race(racers: int, attempt: Callable[[int], object]) -> list[str]:
+    """`attempt(i)` in `racers` threads released at once: each one's outcome (or error code)."""
+    start = threading.Barrier(racers)
+    outcomes: list[str] = []
+
+    def run(index: int) -> None:
+        start.wait()
+        try:
+            attempt(index)
+            outcomes.append("created")
+        except TagSysError as exc:
+            outcomes.append(getattr(exc, "code", type(exc).__name__))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return sorted(outcomes)
+
+
+def test_racing_creates_leave_every_name_once(manager: TagManager) -> None:
+    """Names have no unique key in the original DDL: the check and the write must not
+    interleave (on MySQL, REPEATABLE READ transactions all saw the name free: duplicates, and
+    deadlocks surfacing to the user)."""
+    racers, rounds = 8, 4
+    for r in range(rounds):
+
+        def attempt(index: int, r: int = r) -> object:
+            if index % 4:
+                return manager.create_tag(ALICE, spec(name=f"same-{r}"))
+            return manager.create_category(ALICE, f"category-{r}")
+
+        outcomes = race(racers, attempt)
+        assert outcomes == ["created"] * 2 + ["duplicate_name"] * (racers - 2), outcomes
+    names = sorted(t.spec.name for t in manager.list_tags())
+    assert names == [f"same-{r}" for r in range(rounds)]
+    categories = [c["name"] for c in manager.list_categories()]
+    assert all(categories.count(f"category-{r}") == 1 for r in range(rounds)), categories
 
 
 def test_unknown_category_and_duplicate_names_are_refused(manager: TagManager) -> None:

@@ -9,6 +9,8 @@ with its definition as it was, so a revert can always go back to it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -30,7 +32,8 @@ from tagsys.management.definition import (
     state_of,
 )
 from tagsys.store import repository, versions
-from tagsys.store.db import transaction
+from tagsys.store.adapters import LOCK_TIMEOUT_SECONDS
+from tagsys.store.db import begun, connect, engine_adapter, store_errors, transaction
 from tagsys.store.schema import tag_category, tag_definition
 from tagsys.store.versions import AuditRecord, VersionRecord
 
@@ -48,6 +51,23 @@ class TagManager:
         self.engine = engine
         self.schema = schema
 
+    @contextmanager
+    def _changing(self) -> Iterator[sa.Connection]:
+        """A transaction for a change, one at a time per database: names are checked unique
+        before they are written, and the tables have no unique key to catch a race."""
+        busy = (
+            f"tag management stayed locked for {LOCK_TIMEOUT_SECONDS}s by another change: the "
+            "database is overloaded or a client hangs; retry"
+        )
+        adapter = engine_adapter(self.engine)
+        with (
+            connect(self.engine) as conn,
+            store_errors(self.engine.url),
+            adapter.database_lock(conn, "names", busy),
+            begun(conn),
+        ):
+            yield conn
+
     # --- categories ------------------------------------------------------------------
     def list_categories(self) -> list[dict[str, Any]]:
         return [
@@ -63,7 +83,7 @@ class TagManager:
     def create_category(
         self, actor: Actor, name: str, description: str | None = None, active: bool = True
     ) -> dict[str, Any]:
-        with transaction(self.engine) as conn:
+        with self._changing() as conn:
             return self.create_category_in(conn, actor, name, description, active)
 
     def create_category_in(
@@ -119,7 +139,7 @@ class TagManager:
 
     # --- changing tags ---------------------------------------------------------------
     def create_tag(self, actor: Actor, spec: TagSpec) -> TagState:
-        with transaction(self.engine) as conn:
+        with self._changing() as conn:
             return self.create_tag_in(conn, actor, spec)
 
     def create_tag_in(self, conn: sa.Connection, actor: Actor, spec: TagSpec) -> TagState:
@@ -133,14 +153,14 @@ class TagManager:
         self, actor: Actor, tag_id: int, changes: dict[str, Any], expected: int | None = None
     ) -> TagState:
         """Change fields (`name`, `category`, `description`, `active`, `rules`)."""
-        with transaction(self.engine) as conn:
+        with self._changing() as conn:
             current = self._editable(conn, tag_id, expected)
             return self._change(conn, actor, current, current.spec.changed(**changes), "update")
 
     def delete_tag(self, actor: Actor, tag_id: int, expected: int | None = None) -> TagState:
         """Soft delete: kept with its versions; runs treat it as inactive (task-all removes it
         from users). A revert to an earlier version restores it."""
-        with transaction(self.engine) as conn:
+        with self._changing() as conn:
             current = self._editable(conn, tag_id, expected)
             return self._change(conn, actor, current, current.spec.changed(deleted=True), "delete")
 
@@ -148,7 +168,7 @@ class TagManager:
         self, actor: Actor, tag_id: int, version: int, expected: int | None = None
     ) -> TagState:
         """A new version whose definition is that of `version`."""
-        with transaction(self.engine) as conn:
+        with self._changing() as conn:
             current = self._current(conn, tag_id, expected)
             target = self._version(conn, tag_id, version)
             spec = TagSpec.from_dict(target.definition)

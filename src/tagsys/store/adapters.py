@@ -11,7 +11,7 @@ import os
 import sqlite3
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
@@ -60,6 +60,10 @@ EXISTING_ROWS_SCHEMA = pa.schema(
 )
 """What the engine reads of existing rows: the ids, and only a digest of the (large) details:
 its SHA-1 (see `details_digest`)."""
+
+
+LOCK_TIMEOUT_SECONDS = 30
+"""How long a check-then-write waits for another one (`StoreAdapter.database_lock`)."""
 
 
 class StoreAdapter:
@@ -175,10 +179,20 @@ class StoreAdapter:
         yield
 
     @contextmanager
-    def queue_lock(self, conn: sa.Connection) -> Iterator[None]:
-        """Held (outside any transaction) while the job queue is counted and added to; SQLite
-        needs none: its write transactions (BEGIN IMMEDIATE) already come one at a time."""
+    def database_lock(self, conn: sa.Connection, purpose: str, busy: str) -> Iterator[None]:
+        """Held (outside any transaction) while a check-then-write must not interleave with
+        another (the job queue's limit, unique tag and category names). SQLite needs none: its
+        write transactions (BEGIN IMMEDIATE) already come one at a time. `busy`: the error's
+        text when the lock cannot be had."""
         yield
+
+    def queue_lock(self, conn: sa.Connection) -> AbstractContextManager[None]:
+        """Held while the job queue is counted and added to."""
+        busy = (
+            f"the job queue stayed locked for {LOCK_TIMEOUT_SECONDS}s by another submission: "
+            "the database is overloaded or a client hangs; retry"
+        )
+        return self.database_lock(conn, "queue", busy)
 
 
 class SQLiteAdapter(StoreAdapter):
@@ -327,7 +341,6 @@ class MySQLAdapter(StoreAdapter):
     )
     MIGRATION_LOCK: ClassVar[str] = "tagsys_migrate"
     MIGRATION_LOCK_TIMEOUT_SECONDS: ClassVar[int] = 120
-    QUEUE_LOCK_TIMEOUT_SECONDS: ClassVar[int] = 30
 
     def prepare_url(self, url: sa.URL) -> sa.URL:
         if "charset" not in url.query:
@@ -462,16 +475,12 @@ class MySQLAdapter(StoreAdapter):
             yield
 
     @contextmanager
-    def queue_lock(self, conn: sa.Connection) -> Iterator[None]:
+    def database_lock(self, conn: sa.Connection, purpose: str, busy: str) -> Iterator[None]:
         # Lock names are server-wide: one per database, at most 64 characters.
         database = conn.engine.url.database or ""
-        name = f"tagsys_queue_{hashlib.md5(database.encode()).hexdigest()}"
-        busy = (
-            f"the job queue stayed locked for {self.QUEUE_LOCK_TIMEOUT_SECONDS}s by another "
-            "submission: the database is overloaded or a client hangs; retry"
-        )
+        name = f"tagsys_{purpose}_{hashlib.md5(database.encode()).hexdigest()}"
         # Between transactions: the caller's starts after the lock, with a fresh view.
-        with _named_lock(conn, name, self.QUEUE_LOCK_TIMEOUT_SECONDS, busy, commit=True):
+        with _named_lock(conn, name, LOCK_TIMEOUT_SECONDS, busy, commit=True):
             yield
 
 
