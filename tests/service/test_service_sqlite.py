@@ -368,3 +368,29 @@ def test_malformed_requests_are_refused_with_4xx_not_500(service: Service) -> No
     for path in ("a\u0000.csv", "x" * 300 + "/a.csv"):
         status(service.post(export, {"expression": 1, "path": path}), 422, "cannot be a file")
     status(service.post(export, {"expression": 1, "path": "s3:///key.csv"}), 422, "no bucket")
+
+
+def test_a_saved_audience_whose_tag_was_deleted_is_shown_with_its_problem(
+    service: Service,
+) -> None:
+    assert service.wait(service.trigger(mode="task-all"))["status"] == "completed"  # an index
+    assert service.post("/api/v1/categories", {"name": "short-lived"}).status_code == 201
+    created = service.post(
+        "/api/v1/tags", {"name": "soon gone", "category": "short-lived", "active": False}
+    )
+    assert created.status_code == 201, created.text
+    tag_id = created.json()["tag"]["tag_id"]
+    saved = service.post("/api/v1/audiences", {"name": "uses-soon-gone", "expression": tag_id})
+    assert saved.status_code == 201, saved.text
+    before = service.get("/api/v1/audiences/uses-soon-gone").json()
+    assert before.get("count") == 0, before
+    assert service.delete(f"/api/v1/tags/{tag_id}").status_code == 200
+
+    shown = service.get("/api/v1/audiences/uses-soon-gone")
+    assert shown.status_code == 200, shown.text
+    body = shown.json()
+    assert body["audience"]["expression"] == tag_id and body["count"] is None
+    assert str(tag_id) in body["problem"], body
+    members = service.get("/api/v1/audiences/uses-soon-gone/members")
+    assert members.status_code == 422 and members.json()["error"]["code"] == "invalid_audience"
+    assert service.delete("/api/v1/audiences/uses-soon-gone").status_code == 200

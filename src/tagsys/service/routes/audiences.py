@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tagsys.audiences.query import MAX_PAGE, MAX_SAMPLE, AudienceView
+from tagsys.errors import AudienceError
 from tagsys.lake.filesystem import is_s3
 from tagsys.service.context import ServiceContext, context_of
 from tagsys.service.errors import ApiError
@@ -192,7 +193,10 @@ def get_saved(
     _: str | None = Depends(caller),
 ) -> dict[str, Any]:
     view = ctx.api.audiences.get(name)
-    now = ctx.api.audiences.count(view.expression)
+    try:
+        now = ctx.api.audiences.count(view.expression)
+    except AudienceError as exc:  # e.g. a tag it names was deleted since: shown, to be fixed
+        return {"success": True, "audience": _view(view), "count": None, "problem": str(exc)}
     return {
         "success": True,
         "audience": _view(view),

@@ -333,7 +333,9 @@ class AudiencePage {
         const [now, found] = await Promise.all([get(path), get(`${path}/sizes?limit=12`)]);
         const row = this.list.querySelector(`tr[data-audience="${CSS.escape(a.name)}"]`);
         if (!row) return;
-        row.querySelector("td.now").textContent = formatNumber(now.count, lang);
+        const cell = row.querySelector("td.now");
+        cell.textContent = now.count === null ? "—" : formatNumber(now.count, lang);
+        if (now.problem) cell.title = now.problem;
         const sizes = found.sizes.map((x) => x.size).reverse();
         fill(row.querySelector("td.trend"), sparkline(sizes, t("aud.trendLabel", { name: a.name, n: sizes.length })));
       }),
