@@ -33,7 +33,7 @@ from tagsys.management.definition import (
 )
 from tagsys.store import repository, versions
 from tagsys.store.adapters import LOCK_TIMEOUT_SECONDS
-from tagsys.store.db import begun, connect, engine_adapter, store_errors, transaction
+from tagsys.store.db import serialized_transaction, transaction
 from tagsys.store.schema import tag_category, tag_definition
 from tagsys.store.versions import AuditRecord, VersionRecord
 
@@ -59,13 +59,7 @@ class TagManager:
             f"tag management stayed locked for {LOCK_TIMEOUT_SECONDS}s by another change: the "
             "database is overloaded or a client hangs; retry"
         )
-        adapter = engine_adapter(self.engine)
-        with (
-            connect(self.engine) as conn,
-            store_errors(self.engine.url),
-            adapter.database_lock(conn, "names", busy),
-            begun(conn),
-        ):
+        with serialized_transaction(self.engine, "names", busy) as conn:
             yield conn
 
     # --- categories ------------------------------------------------------------------

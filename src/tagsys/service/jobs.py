@@ -289,10 +289,7 @@ class JobRunner:
             )
 
     def _summary_of(self, run_id: str) -> dict[str, Any] | None:
-        try:
-            record = store_runs.get_run(bind=self.engine, run_id=run_id)
-        except TagSysError:
-            return None
+        record = self._run_record(run_id)
         return None if record is None else record.summary
 
     def _finish(

@@ -109,6 +109,10 @@ def decode_cursor(cursor: str | None, size: int) -> list[str] | None:
     return parts
 
 
+MAX_ID = 2_147_483_647
+"""The largest id or version the store's INT columns hold."""
+
+
 def whole_number(text: str, limit: int = 2**63 - 1) -> int | None:
     """`text` as a number from 0 to `limit` when it is written in ASCII digits, else None
     (str.isdigit also takes '²' and other digits int() refuses)."""

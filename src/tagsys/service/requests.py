@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from tagsys.engine.plan import EARLIEST_AS_OF, Mode, RunRequest
+from tagsys.service.models import MAX_ID
 
 MAX_TAG_IDS = 10_000
 MAX_USER_IDS = 10_000
@@ -27,7 +28,7 @@ MAX_DAYS = 36_500
 
 TriggerMode = Literal["full", "incremental", "task-all", "task-tags", "task-users"]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-TagId = Annotated[StrictInt, Field(ge=1, le=2_147_483_647)]  # 1.0, true, "1": refused
+TagId = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]  # 1.0, true, "1": refused
 
 
 class TriggerRequest(BaseModel):

@@ -11,7 +11,7 @@ import os
 import sqlite3
 import tempfile
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
@@ -185,14 +185,6 @@ class StoreAdapter:
         write transactions (BEGIN IMMEDIATE) already come one at a time. `busy`: the error's
         text when the lock cannot be had."""
         yield
-
-    def queue_lock(self, conn: sa.Connection) -> AbstractContextManager[None]:
-        """Held while the job queue is counted and added to."""
-        busy = (
-            f"the job queue stayed locked for {LOCK_TIMEOUT_SECONDS}s by another submission: "
-            "the database is overloaded or a client hangs; retry"
-        )
-        return self.database_lock(conn, "queue", busy)
 
 
 class SQLiteAdapter(StoreAdapter):

@@ -132,6 +132,21 @@ def transaction(bind: Bind) -> Iterator[sa.Connection]:
 
 
 @contextmanager
+def serialized_transaction(engine: sa.Engine, purpose: str, busy: str) -> Iterator[sa.Connection]:
+    """A transaction begun once this database's `purpose` lock is held, for a check-then-write
+    that must not interleave with another (see `StoreAdapter.database_lock`; `busy`: the
+    error's text when the lock cannot be had)."""
+    adapter = engine_adapter(engine)
+    with (
+        connect(engine) as conn,
+        store_errors(engine.url),
+        adapter.database_lock(conn, purpose, busy),
+        begun(conn),
+    ):
+        yield conn
+
+
+@contextmanager
 def begun(conn: sa.Connection) -> Iterator[sa.Connection]:
     """A transaction on a connection the caller holds (committed on success); the driver's
     errors as StoreErrors."""

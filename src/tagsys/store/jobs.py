@@ -15,13 +15,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from tagsys.errors import QueueFullError, StoreError
+from tagsys.store.adapters import LOCK_TIMEOUT_SECONDS
 from tagsys.store.db import (
     Bind,
-    begun,
-    connect,
-    engine_adapter,
     newest_first,
-    store_errors,
+    serialized_transaction,
     transaction,
 )
 from tagsys.store.schema import JOB_STATUSES, tag_jobs
@@ -112,8 +110,11 @@ def queue_job(
     """`create_job`, unless `limit` jobs are already waiting (QueueFullError). Submissions
     are serialized (a server-wide lock per database on MySQL/MariaDB), so concurrent ones from
     any number of instances cannot overshoot the limit."""
-    adapter = engine_adapter(bind)
-    with connect(bind) as conn, store_errors(bind.url), adapter.queue_lock(conn), begun(conn):
+    busy = (
+        f"the job queue stayed locked for {LOCK_TIMEOUT_SECONDS}s by another submission: "
+        "the database is overloaded or a client hangs; retry"
+    )
+    with serialized_transaction(bind, "queue", busy) as conn:
         waiting = count_jobs(bind=conn, status="submitted")
         if waiting >= limit:
             raise QueueFullError(waiting, limit)

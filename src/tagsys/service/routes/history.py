@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from tagsys.errors import UsageError
 from tagsys.service.context import ServiceContext, context_of
 from tagsys.service.errors import ApiError
-from tagsys.service.models import ERROR_RESPONSES, MAX_PAGE
+from tagsys.service.models import ERROR_RESPONSES, MAX_ID, MAX_PAGE
 from tagsys.service.requests import RollbackRequest
 from tagsys.service.security import caller
 from tagsys.store import runs as store_runs
@@ -49,7 +49,7 @@ def user_history(
 
 @router.get("/tags/{tag_id}/history", summary="A tag's runs: entered, exited, members")
 def tag_history(
-    tag_id: int = Path(ge=1, le=2_147_483_647),
+    tag_id: int = Path(ge=1, le=MAX_ID),
     limit: int = Query(50, ge=1, le=MAX_PAGE),
     cursor: str | None = Query(None, max_length=512),
     ctx: ServiceContext = Depends(context_of),

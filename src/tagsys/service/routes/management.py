@@ -17,6 +17,7 @@ from tagsys.service.context import ServiceContext, context_of
 from tagsys.service.errors import ApiError
 from tagsys.service.models import (
     ERROR_RESPONSES,
+    MAX_ID,
     MAX_PAGE,
     encode_cursor,
     number_cursor,
@@ -27,13 +28,13 @@ from tagsys.store.versions import AuditRecord, VersionRecord
 
 router = APIRouter(prefix="/api/v1", tags=["management"], responses=ERROR_RESPONSES)
 
-TagId = Path(ge=1, le=2_147_483_647)
+TagId = Path(ge=1, le=MAX_ID)
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 CategoryName = Annotated[
     str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)
 ]
 Comment = Annotated[str, StringConstraints(max_length=2000)]
-Version = Annotated[int, Field(ge=0, le=2_147_483_647)]
+Version = Annotated[int, Field(ge=0, le=MAX_ID)]
 Rules = list[dict[str, Any]]
 
 
@@ -110,7 +111,7 @@ def expected(body_version: int | None, if_match: str | None) -> int | None:
     """The version the client edited: the body's `expected_version`, else `If-Match`."""
     if body_version is not None or if_match is None:
         return body_version
-    version = whole_number(if_match.strip().removeprefix("W/").strip('"'), 2_147_483_647)
+    version = whole_number(if_match.strip().removeprefix("W/").strip('"'), MAX_ID)
     if version is None:
         raise ApiError(
             422,
@@ -214,7 +215,7 @@ def delete_tag(
     who: Caller,
     tag_id: int = TagId,
     comment: str | None = Query(None, max_length=2000),
-    expected_version: int | None = Query(None, ge=0, le=2_147_483_647),
+    expected_version: int | None = Query(None, ge=0, le=MAX_ID),
     if_match: IfMatch = None,
 ) -> JSONResponse:
     version = expected(expected_version, if_match)
@@ -254,7 +255,7 @@ def list_versions(manager: Manager, _: Caller, tag_id: int = TagId) -> dict[str,
 
 @router.get("/tags/{tag_id:int}/versions/{version:int}", summary="One version of a tag")
 def get_version(
-    manager: Manager, _: Caller, tag_id: int = TagId, version: int = Path(ge=0, le=2_147_483_647)
+    manager: Manager, _: Caller, tag_id: int = TagId, version: int = Path(ge=0, le=MAX_ID)
 ) -> dict[str, Any]:
     return {"success": True, "version": version_view(manager.version(tag_id, version))}
 
@@ -264,8 +265,8 @@ def diff_versions(
     manager: Manager,
     _: Caller,
     tag_id: int = TagId,
-    from_version: int = Query(alias="from", ge=0, le=2_147_483_647),
-    to_version: int = Query(alias="to", ge=0, le=2_147_483_647),
+    from_version: int = Query(alias="from", ge=0, le=MAX_ID),
+    to_version: int = Query(alias="to", ge=0, le=MAX_ID),
 ) -> dict[str, Any]:
     changes = manager.diff(tag_id, from_version, to_version)
     return {

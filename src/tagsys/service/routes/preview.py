@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tagsys.management.preview import MAX_SAMPLE
 from tagsys.service.context import ServiceContext, context_of
-from tagsys.service.models import ERROR_RESPONSES
+from tagsys.service.models import ERROR_RESPONSES, MAX_ID
 from tagsys.service.security import caller
 
 router = APIRouter(prefix="/api/v1/rules", tags=["management"], responses=ERROR_RESPONSES)
@@ -22,7 +22,7 @@ class PreviewRequest(BaseModel):
     rule: dict[str, Any] = Field(description="one rule (a group), as saved in a tag's rules")
     as_of: date | None = Field(None, description="business date (default: today)")
     tag_id: int | None = Field(
-        None, ge=1, le=2_147_483_647, description="compare with this tag's stored users"
+        None, ge=1, le=MAX_ID, description="compare with this tag's stored users"
     )
     sample_size: int = Field(20, ge=0, le=MAX_SAMPLE, description="matching user ids returned")
     timeout_seconds: float | None = Field(

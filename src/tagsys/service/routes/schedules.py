@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from tagsys.errors import UsageError
 from tagsys.service.context import ServiceContext, context_of
 from tagsys.service.errors import ApiError
-from tagsys.service.models import ERROR_RESPONSES
+from tagsys.service.models import ERROR_RESPONSES, MAX_ID
 from tagsys.service.requests import TriggerRequest
 from tagsys.service.routes.tags import check_tag_ids, refuse_nulls
 from tagsys.service.scheduler import check_cron, next_fire
@@ -21,7 +21,7 @@ from tagsys.store.schedules import ScheduleRecord
 
 router = APIRouter(prefix="/api/v1/schedules", tags=["schedules"], responses=ERROR_RESPONSES)
 
-ScheduleId = Path(ge=1, le=2_147_483_647)
+ScheduleId = Path(ge=1, le=MAX_ID)
 
 
 class ScheduleRequest(BaseModel):

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from tagsys.service.context import ServiceContext, context_of
 from tagsys.service.errors import ApiError
-from tagsys.service.models import ERROR_RESPONSES, MAX_PAGE, decode_cursor, encode_cursor
+from tagsys.service.models import ERROR_RESPONSES, MAX_ID, MAX_PAGE, decode_cursor, encode_cursor
 from tagsys.service.requests import TriggerRequest
 from tagsys.service.security import caller
 from tagsys.store import jobs as store_jobs
@@ -21,12 +21,16 @@ router = APIRouter(prefix="/api/v1/tags", tags=["tags"], responses=ERROR_RESPONS
 SUBMITTED_MESSAGE = "标签任务已成功提交"
 
 
+def known_tag_ids(ctx: ServiceContext) -> set[int]:
+    """Every tag id in tag_definition (deleted and inactive ones included)."""
+    return {d.tag_id for d in repository.load_all_definitions(bind=ctx.engine)}
+
+
 def check_tag_ids(ctx: ServiceContext, tag_ids: list[int] | None) -> None:
     """Unknown tag ids are refused by name before anything starts."""
     if not tag_ids:
         return
-    known = {d.tag_id for d in repository.load_all_definitions(bind=ctx.engine)}
-    unknown = sorted(set(tag_ids) - known)
+    unknown = sorted(set(tag_ids) - known_tag_ids(ctx))
     if unknown:
         raise ApiError(
             422,
@@ -130,13 +134,13 @@ def stats(
 
 @router.get("/{tag_id}/users", summary="Users holding a tag, by user id (cursor-paginated)")
 def tag_users(
-    tag_id: int = Path(ge=1, le=2_147_483_647),
+    tag_id: int = Path(ge=1, le=MAX_ID),
     limit: int = Query(100, ge=1, le=MAX_PAGE),
     cursor: str | None = Query(None, max_length=512),
     ctx: ServiceContext = Depends(context_of),
     _: str | None = Depends(caller),
 ) -> dict[str, Any]:
-    if tag_id not in {d.tag_id for d in repository.load_all_definitions(bind=ctx.engine)}:
+    if tag_id not in known_tag_ids(ctx):
         raise ApiError(404, "not_found", f"no tag with id {tag_id} (GET /api/v1/tags/available)")
     after = decode_cursor(cursor, 1)
     rows = repository.users_with_tag(

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from tagsys.service.context import ServiceContext, context_of
 from tagsys.service.errors import ApiError
-from tagsys.service.models import ERROR_RESPONSES
+from tagsys.service.models import ERROR_RESPONSES, MAX_ID
 from tagsys.service.security import caller
 from tagsys.store import repository
 
@@ -47,7 +47,7 @@ def user_tags(
 )
 def explain(
     user_id: str = Path(min_length=1, max_length=100),
-    tag_id: int = Query(ge=1, le=2_147_483_647, description="the tag to explain"),
+    tag_id: int = Query(ge=1, le=MAX_ID, description="the tag to explain"),
     as_of: date | None = Query(None, description="business date (default: today)"),
     ctx: ServiceContext = Depends(context_of),
     _: str | None = Depends(caller),
