@@ -243,16 +243,13 @@ def _stamp(text: str | None) -> Any:
 
 def render_runs(runs: list[RunRecord]) -> str:
     """`list-runs`: one line per run, newest first; abandoned runs say what to do."""
-    from datetime import UTC, datetime
-
-    now = datetime.now(UTC)
     lines = [
         f"{'run id':<32}  {'mode':<11} {'status':<10} {'as_of':<10}  {'started (UTC)':<19}"
         f"  {'seconds':>7}  {'rows':>9}  where / error"
     ]
     for run in runs:
-        status = run.effective_status(now)
-        end = run.finished_at or run.heartbeat_at or now
+        status = run.effective_status()
+        end = run.finished_at or run.heartbeat_at or run.started_at
         seconds = (end - run.started_at).total_seconds()
         rows = "" if run.rows_written is None else str(run.rows_written)
         where = f"{run.host}:{run.pid}" if run.host else ""
@@ -263,7 +260,7 @@ def render_runs(runs: list[RunRecord]) -> str:
             f"{run.run_id:<32}  {run.mode:<11} {status:<10} {run.as_of.isoformat():<10}  "
             f"{run.started_at.strftime('%Y-%m-%d %H:%M:%S'):<19}  {seconds:>7.1f}  {rows:>9}  {detail}"
         )
-    abandoned = sum(r.effective_status(now) == "abandoned" for r in runs)
+    abandoned = sum(r.effective_status() == "abandoned" for r in runs)
     if abandoned:
         lines.append(
             f"{abandoned} abandoned run(s): their process stopped without finishing. What they "

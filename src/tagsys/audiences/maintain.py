@@ -67,8 +67,7 @@ def catch_up(engine: sa.Engine) -> Publication | None:
         state = store.lock_state(conn)
         if not state.built:
             return _rebuild(conn, state, started)
-        now = datetime.now(UTC)
-        pending = [r for r in store.unapplied_runs(conn) if r.effective_status(now) in FINAL]
+        pending = [r for r in store.unapplied_runs(conn) if r.effective_status() in FINAL]
         if not pending:
             return None
         if any(_needs_rebuild(r) for r in pending):
@@ -102,8 +101,7 @@ def _rebuild(
     started: float,
     previous: index_module.Snapshot | None = None,
 ) -> Publication:
-    now = datetime.now(UTC)
-    final = [r for r in store.unapplied_runs(conn) if r.effective_status(now) in FINAL]
+    final = [r for r in store.unapplied_runs(conn) if r.effective_status() in FINAL]
     store.assign_ids(conn, None)
     members = Members.read(store.membership(conn, None))
     bitmaps = dict(members.by_tag)
@@ -268,11 +266,10 @@ def _record_sizes(conn: sa.Connection, snapshot: index_module.Snapshot) -> None:
 
 def pending(bind: sa.Engine | sa.Connection) -> tuple[list[RunRecord], list[RunRecord]]:
     """(finished runs the index has not taken in, runs still going on)."""
-    now = datetime.now(UTC)
     if isinstance(bind, sa.Connection):
         runs = store.unapplied_runs(bind)
     else:
         with read_transaction(bind) as conn:
             runs = store.unapplied_runs(conn)
-    done = [r for r in runs if r.effective_status(now) in FINAL]
-    return done, [r for r in runs if r.effective_status(now) not in FINAL]
+    done = [r for r in runs if r.effective_status() in FINAL]
+    return done, [r for r in runs if r.effective_status() not in FINAL]

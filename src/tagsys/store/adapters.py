@@ -110,6 +110,8 @@ class StoreAdapter:
     DELETE_ROWS_SQL: ClassVar[str] = "DELETE FROM user_tags WHERE user_id IN ({ids})"
     JSON_HAS_SQL: ClassVar[str] = ""
     """Whether the JSON id array in column {column} holds the tag id bound as `:tag` (text)."""
+    CLOCK_SQL: ClassVar[str] = "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"
+    """The database's current UTC time, as text or a naive datetime."""
 
     def prepare_url(self, url: sa.URL) -> sa.URL:
         return url
@@ -261,6 +263,7 @@ class MySQLAdapter(StoreAdapter):
 
     NAME = "mysql"
     MAX_CONCURRENT_WRITERS = None
+    CLOCK_SQL = "SELECT UTC_TIMESTAMP(6)"
     MIGRATES_ON_FIRST_USE = False
     BEGIN_WRITE_SQL = "START TRANSACTION"
     SELECT_FOR_MERGE_SQL = StoreAdapter.SELECT_FOR_READ_SQL + " FOR UPDATE"

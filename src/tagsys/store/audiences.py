@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from tagsys.errors import StoreError
 from tagsys.store.adapters import as_text, packed_csv
 from tagsys.store.db import Bind, engine_adapter, transaction
-from tagsys.store.runs import RunRecord, record_of
+from tagsys.store.runs import RunRecord, read_runs
 from tagsys.store.schema import (
     audience_bitmaps,
     audience_index,
@@ -129,7 +129,7 @@ def unapplied_runs(conn: sa.Connection) -> list[RunRecord]:
         audience_index_runs.c.run_id == tag_runs.c.run_id
     )
     query = sa.select(tag_runs).where(~applied.exists()).order_by(tag_runs.c.started_at)
-    return [record_of(row) for row in conn.execute(query)]
+    return read_runs(conn, query)
 
 
 def assign_ids(conn: sa.Connection, run_ids: Sequence[str] | None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -107,6 +108,17 @@ def connect(engine: sa.Engine) -> sa.Connection:
         return engine.connect()
     except sa.exc.DBAPIError as exc:
         raise connection_error(engine.url, exc) from exc
+
+
+def database_now(conn: sa.Connection) -> datetime:
+    """The database server's clock, in UTC. Heartbeats are stamped and judged by it, so
+    instances on hosts whose clocks disagree never take each other's live work for dead."""
+    value = conn.exec_driver_sql(engine_adapter(conn.engine).CLOCK_SQL).scalar()
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise StoreError(f"the database's clock read {value!r}, not a time")
+    return value.replace(tzinfo=UTC)
 
 
 @contextmanager

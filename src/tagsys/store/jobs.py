@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +18,7 @@ from tagsys.errors import QueueFullError, StoreError
 from tagsys.store.adapters import LOCK_TIMEOUT_SECONDS
 from tagsys.store.db import (
     Bind,
+    database_now,
     newest_first,
     serialized_transaction,
     transaction,
@@ -31,10 +32,6 @@ _ALLOWED_FROM: dict[str, frozenset[str]] = {
     "failed": frozenset({"submitted", "running"}),
     "cancelled": frozenset({"submitted", "running"}),
 }
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -84,16 +81,16 @@ def create_job(
     actor: str | None = None,
     schedule_id: int | None = None,
 ) -> JobRecord:
-    values = {
+    values: dict[str, Any] = {
         "job_id": job_id,
         "status": "submitted",
         "request": dict(request),
         "environment": environment,
-        "submitted_at": submitted_at or _now(),
         "actor": actor,
         "schedule_id": schedule_id,
     }
     with transaction(bind) as conn:
+        values["submitted_at"] = submitted_at or database_now(conn)
         conn.execute(sa.insert(tag_jobs).values(**values))
         return _get_job(conn, job_id)  # type: ignore[return-value]
 
@@ -143,19 +140,17 @@ def set_job_status(
     """
     if status not in _ALLOWED_FROM:
         raise StoreError(f"job status {status!r} cannot be set: use one of {list(_ALLOWED_FROM)}")
-    when = at or _now()
-    values: dict[str, Any] = {"status": status}
-    if status == "running":
-        values.update(started_at=when, heartbeat_at=when)
-    else:
-        values.update(completed_at=when, result=dict(result) if result else None, error=error)
-    stmt = (
-        sa.update(tag_jobs)
-        .where(tag_jobs.c.job_id == job_id, tag_jobs.c.status.in_(_ALLOWED_FROM[status]))
-        .values(**values)
+    stmt = sa.update(tag_jobs).where(
+        tag_jobs.c.job_id == job_id, tag_jobs.c.status.in_(_ALLOWED_FROM[status])
     )
     with transaction(bind) as conn:
-        return bool(conn.execute(stmt).rowcount)
+        when = at or database_now(conn)
+        values: dict[str, Any] = {"status": status}
+        if status == "running":
+            values.update(started_at=when, heartbeat_at=when)
+        else:
+            values.update(completed_at=when, result=dict(result) if result else None, error=error)
+        return bool(conn.execute(stmt.values(**values)).rowcount)
 
 
 def claim_next_job(*, bind: Bind, owner: str) -> JobRecord | None:
@@ -169,11 +164,11 @@ def claim_next_job(*, bind: Bind, owner: str) -> JobRecord | None:
         .limit(1)
         .with_for_update(skip_locked=True)
     )
-    now = _now()
     with transaction(bind) as conn:
         job_id = conn.execute(pick).scalar()
         if job_id is None:
             return None
+        now = database_now(conn)
         claimed = conn.execute(
             sa.update(tag_jobs)
             .where(tag_jobs.c.job_id == job_id, tag_jobs.c.status == "submitted")
@@ -227,18 +222,10 @@ def finish_job(
         raise StoreError(
             f"job status {status!r} is not final: use one of {sorted(FINAL_JOB_STATUSES)}"
         )
-    stmt = (
-        sa.update(tag_jobs)
-        .where(_held(job_id, owner))
-        .values(
-            status=status,
-            completed_at=_now(),
-            result=dict(result) if result else None,
-            error=error,
-        )
-    )
+    values = {"status": status, "result": dict(result) if result else None, "error": error}
+    stmt = sa.update(tag_jobs).where(_held(job_id, owner))
     with transaction(bind) as conn:
-        return bool(conn.execute(stmt).rowcount)
+        return bool(conn.execute(stmt.values(**values, completed_at=database_now(conn))).rowcount)
 
 
 def beat_jobs(*, bind: Bind, owner: str, job_ids: Collection[str] | None = None) -> int:
@@ -250,26 +237,27 @@ def beat_jobs(*, bind: Bind, owner: str, job_ids: Collection[str] | None = None)
     if job_ids is not None:
         stmt = stmt.where(tag_jobs.c.job_id.in_(sorted(job_ids)))
     with transaction(bind) as conn:  # stamped once the store lets it write (SQLite may wait)
-        return int(conn.execute(stmt.values(heartbeat_at=_now())).rowcount)
+        return int(conn.execute(stmt.values(heartbeat_at=database_now(conn))).rowcount)
 
 
 def reap_jobs(
     *, bind: Bind, timeout_seconds: float, now: datetime | None = None
 ) -> list[JobRecord]:
-    """Fail the running jobs whose owner has not beaten for `timeout_seconds`: the process
-    that ran them died (or lost the store). Returns the jobs it failed."""
-    now = now or _now()
-    cutoff = now - timedelta(seconds=timeout_seconds)
-    stale = (
-        sa.select(tag_jobs)
-        .where(
-            tag_jobs.c.status == "running",
-            sa.func.coalesce(tag_jobs.c.heartbeat_at, tag_jobs.c.started_at) < cutoff,
-        )
-        .with_for_update(skip_locked=True)
-    )
+    """Fail the running jobs whose owner has not beaten for `timeout_seconds` by the
+    database's clock (or `now`): the process that ran them died (or lost the store). Returns
+    the jobs it failed."""
     failed: list[JobRecord] = []
     with transaction(bind) as conn:
+        now = now or database_now(conn)
+        stale = (
+            sa.select(tag_jobs)
+            .where(
+                tag_jobs.c.status == "running",
+                sa.func.coalesce(tag_jobs.c.heartbeat_at, tag_jobs.c.started_at)
+                < now - timedelta(seconds=timeout_seconds),
+            )
+            .with_for_update(skip_locked=True)
+        )
         for job in [_job(row) for row in conn.execute(stale)]:
             reason = (
                 f"the service instance running it ({job.owner}) stopped: no heartbeat since "
@@ -293,7 +281,11 @@ def request_cancel(*, bind: Bind, job_id: str) -> JobRecord | None:
         conn.execute(
             sa.update(tag_jobs)
             .where(tag_jobs.c.job_id == job_id, tag_jobs.c.status == "submitted")
-            .values(status="cancelled", completed_at=_now(), error="cancelled before it started")
+            .values(
+                status="cancelled",
+                completed_at=database_now(conn),
+                error="cancelled before it started",
+            )
         )
         conn.execute(
             sa.update(tag_jobs)
@@ -353,10 +345,7 @@ def fail_interrupted_jobs(
     unknown = set(statuses) - set(JOB_STATUSES)
     if unknown:
         raise StoreError(f"unknown job status {sorted(unknown)}: use some of {list(JOB_STATUSES)}")
-    stmt = (
-        sa.update(tag_jobs)
-        .where(tag_jobs.c.status.in_(list(statuses)))
-        .values(status="failed", error=reason, completed_at=_now())
-    )
+    stmt = sa.update(tag_jobs).where(tag_jobs.c.status.in_(list(statuses)))
     with transaction(bind) as conn:
+        stmt = stmt.values(status="failed", error=reason, completed_at=database_now(conn))
         return int(conn.execute(stmt).rowcount)

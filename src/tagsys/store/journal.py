@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from tagsys.store.adapters import StoreAdapter
 from tagsys.store.db import Bind, engine_adapter, transaction
-from tagsys.store.runs import RunRecord, record_of
+from tagsys.store.runs import RunRecord, read_runs
 from tagsys.store.schema import tag_runs, user_tags, user_tags_journal
 from tagsys.tagsets import parse_ids
 
@@ -133,7 +133,7 @@ def journal_runs(*, bind: Bind, before: tuple[datetime, str] | None, limit: int)
         )
     query = query.order_by(tag_runs.c.started_at.desc(), tag_runs.c.run_id.desc()).limit(limit)
     with transaction(bind) as conn:
-        return [record_of(row) for row in conn.execute(query)]
+        return read_runs(conn, query)
 
 
 def tag_event_counts(
@@ -173,7 +173,7 @@ def journaled_runs_before(*, bind: Bind, started_before: datetime) -> list[RunRe
         sa.or_(tag_runs.c.journal == "on", sa.and_(tag_runs.c.journal == "pruned", leftover)),
     )
     with transaction(bind) as conn:
-        return [record_of(row) for row in conn.execute(query)]
+        return read_runs(conn, query)
 
 
 def prune_run(*, bind: sa.Engine, run_id: str, chunk: int = 5000) -> int:

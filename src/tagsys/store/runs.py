@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tagsys.errors import StoreError
-from tagsys.store.db import Bind, newest_first, transaction
+from tagsys.store.db import Bind, database_now, newest_first, transaction
 from tagsys.store.schema import RUN_STATUSES, tag_runs
 
 FINAL_RUN_STATUSES = frozenset({"completed", "failed", "cancelled"})
@@ -40,26 +40,34 @@ class RunRecord:
     rows_written: int | None = None
     journal: str | None = None
     """on, off or pruned (see `tagsys.store.schema.JOURNAL_STATES`); None before the journal."""
+    observed_at: datetime | None = None
+    """The database's clock when the row was read (not a column): what silence is judged by."""
 
     def effective_status(self, now: datetime | None = None) -> str:
         """`status`, except `abandoned` for a running row whose heartbeat stopped."""
         if self.status != "running" or not self.heartbeat_seconds:
             return self.status
         last = self.heartbeat_at or self.started_at
-        silence = (now or _now()) - last
+        silence = (now or self.observed_at or _now()) - last
         if silence > timedelta(seconds=MISSED_BEATS * self.heartbeat_seconds):
             return "abandoned"
         return self.status
 
 
-def record_of(row: sa.Row[Any]) -> RunRecord:
+def read_runs(conn: sa.Connection, query: sa.Select[Any]) -> list[RunRecord]:
+    """The runs `query` selects from `tag_runs`, each observed at the database's time now."""
     names = {f.name for f in fields(RunRecord)}
-    return RunRecord(**{k: v for k, v in row._asdict().items() if k in names})
+    observed_at = database_now(conn)
+    return [
+        RunRecord(**{k: v for k, v in row._asdict().items() if k in names}, observed_at=observed_at)
+        for row in conn.execute(query)
+    ]
 
 
 def insert_run(*, bind: Bind, run: RunRecord) -> None:
+    row = {c.name: getattr(run, c.name) for c in tag_runs.columns}
     with transaction(bind) as conn:
-        conn.execute(sa.insert(tag_runs).values(**run.__dict__))
+        conn.execute(sa.insert(tag_runs).values(**row))
 
 
 def start_run(
@@ -74,39 +82,36 @@ def start_run(
     summary: dict[str, Any] | None = None,
     journal: str | None = None,
 ) -> RunRecord:
-    """The row of a run that starts now: `running`, with who runs it and its first beat."""
-    now = _now()
-    run = RunRecord(
-        run_id=run_id,
-        mode=mode,
-        as_of=as_of,
-        started_at=now,
-        finished_at=None,
-        status="running",
-        summary=summary,
-        host=host,
-        pid=pid,
-        heartbeat_at=now,
-        heartbeat_seconds=heartbeat_seconds,
-        phase="start",
-        journal=journal,
-    )
-    insert_run(bind=bind, run=run)
+    """The row of a run that starts now (by the database's clock): `running`, with who runs
+    it and its first beat."""
+    with transaction(bind) as conn:
+        now = database_now(conn)
+        run = RunRecord(
+            run_id=run_id,
+            mode=mode,
+            as_of=as_of,
+            started_at=now,
+            finished_at=None,
+            status="running",
+            summary=summary,
+            host=host,
+            pid=pid,
+            heartbeat_at=now,
+            heartbeat_seconds=heartbeat_seconds,
+            phase="start",
+            journal=journal,
+        )
+        insert_run(bind=conn, run=run)
     return run
 
 
 def beat(*, bind: Bind, run_id: str, phase: str | None = None) -> bool:
     """Record that the run is alive (and its phase); False when it is no longer running."""
-    values: dict[str, Any] = {"heartbeat_at": _now()}
-    if phase is not None:
-        values["phase"] = phase
-    stmt = (
-        sa.update(tag_runs)
-        .where(tag_runs.c.run_id == run_id, tag_runs.c.status == "running")
-        .values(**values)
-    )
+    values: dict[str, Any] = {} if phase is None else {"phase": phase}
+    stmt = sa.update(tag_runs).where(tag_runs.c.run_id == run_id, tag_runs.c.status == "running")
     with transaction(bind) as conn:
-        return bool(conn.execute(stmt).rowcount)
+        values["heartbeat_at"] = database_now(conn)
+        return bool(conn.execute(stmt.values(**values)).rowcount)
 
 
 def finish_run(
@@ -123,28 +128,18 @@ def finish_run(
         raise StoreError(
             f"run status {status!r} is not final: use one of {sorted(FINAL_RUN_STATUSES)}"
         )
-    now = _now()
-    stmt = (
-        sa.update(tag_runs)
-        .where(tag_runs.c.run_id == run_id, tag_runs.c.status == "running")
-        .values(
-            status=status,
-            finished_at=now,
-            heartbeat_at=now,
-            summary=summary,
-            error=error,
-            rows_written=rows_written,
-        )
-    )
+    values = {"status": status, "summary": summary, "error": error, "rows_written": rows_written}
+    stmt = sa.update(tag_runs).where(tag_runs.c.run_id == run_id, tag_runs.c.status == "running")
     with transaction(bind) as conn:
-        conn.execute(stmt)
+        now = database_now(conn)
+        conn.execute(stmt.values(**values, finished_at=now, heartbeat_at=now))
 
 
 def get_run(*, bind: Bind, run_id: str) -> RunRecord | None:
     query = sa.select(tag_runs).where(tag_runs.c.run_id == run_id)
     with transaction(bind) as conn:
-        row = conn.execute(query).first()
-    return None if row is None else record_of(row)
+        found = read_runs(conn, query)
+    return found[0] if found else None
 
 
 def list_runs(
@@ -164,7 +159,7 @@ def list_runs(
         query = query.where(tag_runs.c.status == status)
     query = newest_first(query, tag_runs.c.started_at, tag_runs.c.run_id, after, limit)
     with transaction(bind) as conn:
-        return [record_of(row) for row in conn.execute(query)]
+        return read_runs(conn, query)
 
 
 def get_latest_run(*, bind: Bind, mode: str | None = None) -> RunRecord | None:
