@@ -28,6 +28,7 @@ from tagsys.errors import (
     UsageError,
 )
 from tagsys.store import audiences as store
+from tagsys.store import repository
 from tagsys.store.db import create_store_engine, transaction
 from tagsys.store.runs import RunRecord, insert_run
 from tagsys.store.schema import user_tags
@@ -171,6 +172,30 @@ def test_saved_audiences_and_their_sizes(engine: sa.Engine) -> None:
     audiences.delete("hnw")
     with pytest.raises(NotFoundError):
         audiences.get("hnw")
+
+
+def test_a_saved_audience_may_be_a_bare_tag_name_even_one_made_of_digits(
+    engine: sa.Engine,
+) -> None:
+    """The expression is stored as JSON: the name "101" stays a name (not tag id 101), and a
+    bare name neither breaks the listing nor stops the index's publications."""
+    repository.upsert_tag(bind=engine, tag_id=150, tag_name="101", tag_category="value")
+    rows = {**rows_of(50), "z1": {150}, "z2": {101, 150}}
+    write_rows(engine, rows)
+    maintain.catch_up(engine)
+    audiences = Audiences(engine)
+    assert audiences.save("digits", "101").expression == "101"
+    assert audiences.save("spender", "big spender").expression == "big spender"
+    assert {a.name: a.expression for a in audiences.saved()} == {
+        "digits": "101",
+        "spender": "big spender",
+    }
+    assert audiences.count(audiences.expression_of("digits")).count == 2
+    write_rows(engine, {**rows, "z3": {150}})
+    assert maintain.catch_up(engine) is not None
+    assert [s.size for s in audiences.sizes("digits")] == [3]
+    big_spenders = sum(101 in t for t in rows.values())
+    assert [s.size for s in audiences.sizes("spender")] == [big_spenders]
 
 
 def test_exports_write_whole_files_or_nothing(engine: sa.Engine, tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ knows nothing of their format), the runs the index holds, saved audiences and th
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -381,11 +380,9 @@ def tag_refs(*, bind: Bind) -> list[TagRef]:
 
 
 def _saved(row: sa.Row[Any]) -> SavedAudience:
-    expression = row.expression
-    if isinstance(expression, str):
-        expression = json.loads(expression)
+    """The JSON column gives the expression decoded: a string is a tag name, never JSON text."""
     return SavedAudience(
-        row.name, expression, row.owner, row.description, row.created_at, row.updated_at
+        row.name, row.expression, row.owner, row.description, row.created_at, row.updated_at
     )
 
 
