@@ -13,6 +13,8 @@ import pytest
 import sqlalchemy as sa
 from pyspark.sql import SparkSession
 
+from tagsys.audiences.index import Snapshot
+from tagsys.audiences.index import load as load_index
 from tagsys.cli import main
 from tagsys.demo.seed_tags import SEED_TAGS
 from tagsys.store import migrate, repository
@@ -144,17 +146,29 @@ def count_rows(db: Path, table: str) -> int:
         engine.dispose()
 
 
+def published_index(db: Path) -> Snapshot:
+    engine = create_store_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as conn:
+            return load_index(conn, None)
+    finally:
+        engine.dispose()
+
+
 def test_clean_data_clears_tags_user_tags_and_runs(workdir: Path, capsys) -> None:
     assert cli("--mode", "demo", "--users", "60", "--as-of", "2024-06-30") == 0
     assert cli("--mode", "task-all", "--as-of", "2024-06-30") == 0
     db = workdir / "data" / "tagsys.db"
     assert count_rows(db, "user_tags") > 0 and count_rows(db, "tag_runs") == 1
+    assert len(published_index(db).universe) == count_rows(db, "user_tags")
     capsys.readouterr()
     assert cli("--mode", "clean-data") == 0
     out = capsys.readouterr().out
     assert all(t in out for t in ("user_basic_info", "user_asset_summary", "user_activity_summary"))
     tables = ("user_tags", "tag_runs", "tag_rules", "tag_definition", "tag_category")
     assert {t: count_rows(db, t) for t in tables} == dict.fromkeys(tables, 0)
+    index = published_index(db)  # the audiences went with the rows
+    assert index.built and not index.universe and not any(index.bitmaps.values())
     assert not (workdir / "data" / "lake" / "user_basic_info").exists()
     assert cli("--mode", "migrate") == 0, "the schema stays"
 

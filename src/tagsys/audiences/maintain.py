@@ -87,10 +87,10 @@ def _mostly_rewritten(runs: list[RunRecord], previous: index_module.Snapshot) ->
     return written > max(REBUILD_MIN_ROWS, len(previous.universe) // 2)
 
 
-def rebuild(engine: sa.Engine) -> Publication:
-    """Build the whole index again from user_tags."""
+def rebuild(bind: sa.Engine | sa.Connection) -> Publication:
+    """Build the whole index again from user_tags (in the caller's transaction, given one)."""
     started = time.perf_counter()
-    with transaction(engine) as conn:
+    with transaction(bind) as conn:
         publication = _rebuild(conn, store.lock_state(conn), started)
     return publication
 

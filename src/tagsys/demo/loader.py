@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from tagsys.audiences import maintain
 from tagsys.demo.generator import TABLES, generate_lake
 from tagsys.demo.seed_tags import SEED_CATEGORIES, SEED_TAGS
 from tagsys.errors import LakeError, UsageError
@@ -122,6 +123,7 @@ def clean(db_url: str, lake_root: str) -> str:
                 "tag_runs",
             ):
                 conn.execute(sa.text(f"DELETE FROM {table}"))
+            maintain.rebuild(conn)  # the published audiences go with the rows, atomically
     finally:
         engine.dispose()
     removed = _remove_demo_tables(lake_root)
