@@ -4,6 +4,7 @@ for unchanged rows, dry runs or with the journal off; none twice for a retried b
 from __future__ import annotations
 
 import itertools
+import sqlite3
 import threading
 import time
 from dataclasses import replace
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from tagsys.errors import ConflictError, DataError, StoreError, UsageError
 from tagsys.history import retention, rollback
 from tagsys.store import journal, repository, runs
+from tagsys.store.adapters import SQLiteAdapter
 from tagsys.store.db import create_store_engine
 from tagsys.store.journal import JournalEntry
 from tagsys.store.migrate import upgrade
@@ -92,6 +94,52 @@ def test_a_retried_batch_whose_commit_landed_adds_no_second_entry(url: str) -> N
     write_rows(req(url, "R", T1), rows)
     again = write_rows(req(url, "R", T1), rows)  # the retry of a commit whose reply was lost
     assert again.inserted == 4 and len(run_journal(url, "R")) == 4
+
+
+def test_a_batch_retried_after_another_run_wrote_its_users_keeps_the_run_s_entries(
+    url: str,
+) -> None:
+    """R writes u, N writes u on top, then R's batch runs again (its commit reply was lost, or
+    a cluster retried the task): R keeps its one entry and does not write u again, so the
+    rows are those of R then N, and rolling back N then R restores the start exactly."""
+    t3 = T2 + timedelta(hours=1)
+    r = req(url, "R", T1, TagScope(frozenset({1})))
+    write_rows(r, [("u", [1]), ("v", [1])])
+    write_rows(req(url, "N", T2, TagScope(frozenset({1, 2}))), [("u", [2])])
+    again = write_rows(r, [("u", [1]), ("v", [1]), ("w", [1])])
+    assert (again.inserted, again.updated, again.unchanged) == (3, 0, 0)
+    assert table(url) == {"u": [2], "v": [1], "w": [1]}
+    entries = run_journal(url, "R")
+    assert entries["u"].before_ids is None and entries["u"].after_ids == "[1]"
+    assert entries["u"].written_at == T1
+    for run_id in ("R", "N"):
+        _recorded_at(url, run_id)
+    for target in ("N", "R"):
+        summary = rollback.new_summary(target, dry_run=False, as_of=t3.date())
+        rollback.execute(url, summary, batch_size=2, journal_on=True)
+        assert summary.rollback is not None and summary.rollback["conflicts"] == 0
+    assert table(url) == {}
+
+
+def test_a_rollback_checks_its_journal_in_pieces_the_database_accepts(sqlite_url: str) -> None:
+    """SQLite builds cap a statement's variables (999 before 3.32): a rollback batch of 2,500
+    users asks which ones it restored already in several statements."""
+    url = sqlite_url
+    upgrade(url)
+    users = [f"u{i:05d}" for i in range(2500)]
+    write_rows(replace(req(url, "A", T1), batch_size=2500), [(u, [1]) for u in users])
+    _recorded_at(url, "A")
+    engine = create_store_engine(url)
+
+    @sa.event.listens_for(engine, "connect")
+    def _limit(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+        dbapi_conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+
+    with engine.connect() as conn:
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        done = journal.journaled_users(cursor, SQLiteAdapter(), "A", users)
+    engine.dispose()
+    assert done == dict.fromkeys(users, "inserted")
 
 
 def test_bulk_inserts_are_journaled_and_a_user_with_a_row_after_all_gets_its_before_image(

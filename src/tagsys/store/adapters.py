@@ -105,8 +105,8 @@ class StoreAdapter:
     )
     """(tag id, users whose tag_ids hold it) over the whole of user_tags."""
     JOURNAL_UPSERT_SQL: ClassVar[str] = ""
-    """Write journal entries; a second write of one user by one run replaces its entry (a
-    retry that found the row changed by another run in between rewrote it)."""
+    """Write journal entries. A run writes a user once (a retried batch skips the users it
+    journaled already); should an entry exist after all, the new one replaces it."""
     DELETE_ROWS_SQL: ClassVar[str] = "DELETE FROM user_tags WHERE user_id IN ({ids})"
     JSON_HAS_SQL: ClassVar[str] = ""
     """Whether the JSON id array in column {column} holds the tag id bound as `:tag` (text)."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tagsys.store.adapters import StoreAdapter
+from tagsys.store.adapters import StoreAdapter, chunks
 from tagsys.store.db import Bind, engine_adapter, transaction
 from tagsys.store.runs import RunRecord, read_runs
 from tagsys.store.schema import tag_runs, user_tags, user_tags_journal
@@ -84,16 +84,21 @@ def count_entries(*, bind: Bind, run_id: str) -> int:
 
 def journaled_users(
     cursor: Any, adapter: StoreAdapter, run_id: str, user_ids: list[str]
-) -> set[str]:
-    """Which of `user_ids` already have an entry of `run_id` (inside the caller's transaction)."""
-    if not user_ids:
-        return set()
-    sql = (
-        f"SELECT user_id FROM user_tags_journal WHERE run_id = {adapter.placeholders(1)}"
-        f" AND user_id IN ({adapter.placeholders(len(user_ids))})"
-    )
-    cursor.execute(sql, [run_id, *user_ids])
-    return {row[0].decode() if isinstance(row[0], bytes) else row[0] for row in cursor.fetchall()}
+) -> dict[str, str]:
+    """Which of `user_ids` already have an entry of `run_id` (inside the caller's transaction),
+    each with what that write did: `inserted` (the row was absent before) or `updated`."""
+    found: dict[str, str] = {}
+    for some in chunks(user_ids, adapter.MAX_IN_PARAMS - 1):  # the database's variable limit
+        sql = (
+            "SELECT user_id, before_ids IS NULL FROM user_tags_journal"
+            f" WHERE run_id = {adapter.placeholders(1)}"
+            f" AND user_id IN ({adapter.placeholders(len(some))})"
+        )
+        cursor.execute(sql, [run_id, *some])
+        for user_id, absent in cursor.fetchall():
+            text = user_id.decode() if isinstance(user_id, bytes) else user_id
+            found[text] = "inserted" if absent else "updated"
+    return found
 
 
 def user_entries(

@@ -8,7 +8,7 @@ entry in the rollback's own journal, in the same transaction, so a rollback can 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -95,9 +95,7 @@ def restore_batch(request: RestoreRequest, entries: Sequence[JournalEntry]) -> R
             users = [entry.user_id for entry in entries]
             current = _lock_existing(cursor, adapter, users, write, lock=not request.dry_run)
             done = (
-                set()
-                if request.dry_run
-                else journaled_users(cursor, adapter, request.run_id, users)
+                {} if request.dry_run else journaled_users(cursor, adapter, request.run_id, users)
             )
             plan = _plan(entries, current, done, request, adapter)
             if request.dry_run:
@@ -121,7 +119,7 @@ def _adapter(engine: Any) -> StoreAdapter:
 def _plan(
     entries: Sequence[JournalEntry],
     current: dict[str, StoredRow],
-    done: set[str],
+    done: Mapping[str, str],
     request: RestoreRequest,
     adapter: StoreAdapter,
 ) -> _Plan:

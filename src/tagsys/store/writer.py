@@ -12,7 +12,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
@@ -37,6 +37,7 @@ from tagsys.store.db import (
     engine_adapter,
     statement_error,
 )
+from tagsys.store.journal import journaled_users
 from tagsys.tagsets import (
     TagInfo,
     TagScope,
@@ -281,7 +282,11 @@ class RowWriter:
                 existing = _lock_existing(
                     cursor, self.adapter, users, self.request, lock=not dry_run
                 )
-                plan = plan_batch(batch, existing, self.request, self.adapter)
+                run_id = None if dry_run else self.request.journal_run
+                done = (
+                    {} if run_id is None else journaled_users(cursor, self.adapter, run_id, users)
+                )
+                plan = plan_batch(batch, existing, self.request, self.adapter, done)
                 if dry_run:
                     conn.rollback()
                     return plan.counts
@@ -302,11 +307,23 @@ def plan_batch(
     existing: Existing,
     request: WriteRequest,
     adapter: StoreAdapter,
+    done: Mapping[str, str] | None = None,
 ) -> BatchPlan:
-    """The upsert rows of a batch: only users whose content changes, and no empty new rows."""
+    """The upsert rows of a batch: only users whose content changes, and no empty new rows.
+
+    `done`: users this run wrote already (a retried batch whose commit landed), with what it
+    did. They are not written again, even if another run changed them since: the run's one
+    journal entry per user keeps the before image of its own write, and the result is that
+    of this run followed by the other."""
     stamp = adapter.timestamp_param(request.written_at)
     plan = BatchPlan()
     for user_id, computed in batch:
+        if done and user_id in done:
+            if done[user_id] == "inserted":
+                plan.counts.inserted += 1
+            else:
+                plan.counts.updated += 1
+            continue
         old = existing.get(user_id)
         old_ids, old_details = _parse_existing(user_id, old)
         try:
