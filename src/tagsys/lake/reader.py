@@ -98,9 +98,10 @@ def changed_user_ids(
     2. The table is in the catalog's `event_tables` (partitions hold the events of their
        day): users with rows in the partitions dated `as_of - days ... as_of`.
     3. The table is date-partitioned (daily snapshots): users whose row in the as_of snapshot
-       differs in any column (nulls compare equal) from their row in the snapshot of
-       `as_of - days`, or exists in only one of the two (new and removed users). When no
-       snapshot is that old, every user of the as_of snapshot is new.
+       (the latest on or before as_of) differs in any column (nulls compare equal) from their
+       row in the latest snapshot at least `days` days older than it, or exists in only one of
+       the two (new and removed users). When no snapshot is that old, every user of the as_of
+       snapshot is new.
 
     An unpartitioned table without a change column cannot tell what changed: LakeError.
     Windows are inclusive at both ends, like `recent_days`, so back-to-back daily runs overlap
@@ -154,7 +155,7 @@ def _changed_by_events(
 ) -> DataFrame:
     snapshot = catalog.snapshot_between(lake_table.name, as_of, days)
     if not snapshot.partitions:
-        return _no_users(spark, lake_table)
+        return _no_users(spark)
     return read_snapshot(spark, snapshot, []).distinct()
 
 
@@ -164,13 +165,14 @@ def _changed_between_snapshots(
     from pyspark.sql import functions as F
 
     current = catalog.snapshot_for(lake_table.name, as_of)
-    names = [c.name for c in lake_table.rule_columns]
+    names = {c.name: c.kind is not None for c in lake_table.rule_columns}
     new = _read_available(spark, current, names)
-    earlier = [d for d in lake_table.partition_dates if d <= as_of - timedelta(days)]
+    latest = current.partitions[0]  # a lake that lags as_of is compared from what it has
+    earlier = [d for d in lake_table.partition_dates if d <= latest - timedelta(days)]
     if not earlier:
         return new.select(USER_ID).distinct()
     if earlier[-1] == current.partitions[0]:
-        return _no_users(spark, lake_table)
+        return _no_users(spark)
     old = _read_available(spark, lake_table.snapshot((earlier[-1],)), names)
     joined = new.alias("new").join(old.alias("old"), on=USER_ID, how="full_outer")
     differs: list[Column] = [F.col("new._present").isNull(), F.col("old._present").isNull()]
@@ -178,15 +180,26 @@ def _changed_between_snapshots(
     return joined.where(reduce(lambda a, b: a | b, differs)).select(USER_ID).distinct()
 
 
-def _read_available(spark: SparkSession, snapshot: TableSnapshot, names: list[str]) -> DataFrame:
-    """All `names` of the snapshot under their own names, null where a column is missing."""
+def _read_available(
+    spark: SparkSession, snapshot: TableSnapshot, names: dict[str, bool]
+) -> DataFrame:
+    """The snapshot's rows with a user id (as text), and its columns `names` under their own
+    names, null where a column is missing. A column whose flag is False (a map, array, struct
+    or binary value, which cannot be compared as it is) comes as its JSON text."""
     from pyspark.sql import functions as F
 
     frame = _raw_frame(spark, snapshot)
-    return frame.select(
-        F.col(snapshot.user_id_column).alias(USER_ID),
+    user_id = F.col(snapshot.user_id_column).cast("string")
+
+    def value(name: str, plain: bool) -> Column:
+        if name not in frame.columns:
+            return F.lit(None) if plain else F.lit(None).cast("string")
+        return F.col(name) if plain else F.to_json(F.struct(F.col(name)))
+
+    return frame.where(user_id.isNotNull()).select(
+        user_id.alias(USER_ID),
         F.lit(True).alias("_present"),
-        *((F.col(n) if n in frame.columns else F.lit(None)).alias(n) for n in names),
+        *(value(n, plain).alias(n) for n, plain in names.items()),
     )
 
 
@@ -211,9 +224,8 @@ def _raw_frame(spark: SparkSession, snapshot: TableSnapshot) -> DataFrame:
         ) from exc
 
 
-def _no_users(spark: SparkSession, lake_table: LakeTable) -> DataFrame:
-    data_type = lake_table.columns[lake_table.user_id_column].data_type
-    return spark.createDataFrame([], f"{USER_ID} {data_type}")
+def _no_users(spark: SparkSession) -> DataFrame:
+    return spark.createDataFrame([], f"{USER_ID} string")
 
 
 def _describe(snapshot: TableSnapshot) -> str:
