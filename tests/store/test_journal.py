@@ -22,7 +22,7 @@ from tagsys.store.db import create_store_engine
 from tagsys.store.journal import JournalEntry
 from tagsys.store.migrate import upgrade
 from tagsys.store.restore import RestoreCounts, RestoreRequest
-from tagsys.store.schema import tag_runs
+from tagsys.store.schema import tag_runs, user_tags
 from tagsys.store.schema import user_tags_journal as J
 from tagsys.store.writer import NEW_ROWS_SCHEMA, WriteRequest, write_partition, write_rows
 from tagsys.tagsets import TagInfo, TagScope, details_json
@@ -119,6 +119,28 @@ def test_a_batch_retried_after_another_run_wrote_its_users_keeps_the_run_s_entri
         rollback.execute(url, summary, batch_size=2, journal_on=True)
         assert summary.rollback is not None and summary.rollback["conflicts"] == 0
     assert table(url) == {}
+
+
+def test_rolling_back_a_row_with_null_details_gives_null_back(url: str) -> None:
+    """The original system's rows may have NULL tag_details: a rollback restores NULL (not
+    `{}`), and a second rollback finds the row already as before."""
+    engine = create_store_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(user_tags).values(
+                user_id="u", tag_ids=[1], tag_details=sa.null(), created_time=T1, updated_time=T1
+            )
+        )
+    write_rows(req(url, "R", T2, TagScope(frozenset({2}))), [("u", [2])])
+    _recorded_at(url, "R")
+    for restored, already in ((1, 0), (0, 1)):
+        summary = rollback.new_summary("R", dry_run=False, as_of=date(2026, 1, 3))
+        rollback.execute(url, summary, batch_size=10, journal_on=True)
+        assert (summary.rows_updated, summary.rows_unchanged) == (restored, already)
+        with engine.connect() as conn:
+            row = conn.execute(sa.select(user_tags.c.tag_ids, user_tags.c.tag_details)).one()
+        assert list(row) == [[1], None]
+    engine.dispose()
 
 
 def test_a_rollback_checks_its_journal_in_pieces_the_database_accepts(sqlite_url: str) -> None:

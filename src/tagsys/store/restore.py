@@ -22,11 +22,12 @@ from tagsys.store.writer import (
     _lock_existing,
     _parse_existing,
     _with_retries,
+    check_fence,
     journal_entry,
 )
 from tagsys.tagsets import TagScope, details_json, ids_json, parse_details, parse_ids
 
-Content = tuple[list[int], dict[int, dict[str, Any]]] | None
+Content = tuple[list[int], dict[int, dict[str, Any]] | None] | None
 """A row's tag_ids and tag_details as values (None: no row)."""
 Digest = tuple[list[int], str | None] | None
 """A row's tag_ids and the MD5 of its canonical tag_details text (None: no row)."""
@@ -102,6 +103,7 @@ def restore_batch(request: RestoreRequest, entries: Sequence[JournalEntry]) -> R
                 conn.rollback()
                 return plan.counts
             _apply(cursor, adapter, plan)
+            check_fence(cursor, adapter, request.run_id)
             conn.commit()
             return plan.counts
         finally:
@@ -146,9 +148,10 @@ def _plan(
 
 
 def _content(ids: str | None, details: str | None) -> Content:
+    """A row's content; NULL details (the original system's rows may have them) stay None."""
     if ids is None:
         return None
-    return _ids(ids), parse_details(details)
+    return _ids(ids), None if details is None else parse_details(details)
 
 
 def _ids(text: str) -> list[int]:
@@ -159,14 +162,14 @@ def _digest(content: Content) -> Digest:
     """Content as the journal keeps an after image: ids, and the MD5 of the details text."""
     if content is None:
         return None
-    return content[0], text_md5(details_json(content[1]))
+    return content[0], None if content[1] is None else text_md5(details_json(content[1]))
 
 
 def _current(user_id: str, old: StoredRow | None) -> Content:
     if old is None:
         return None
     ids, details = _parse_existing(user_id, old)
-    return sorted(set(ids)), details
+    return sorted(set(ids)), None if old.tag_details is None else details
 
 
 def _count_restored(counts: RestoreCounts, before: Content, after: Digest) -> None:
@@ -191,7 +194,8 @@ def _restore(
     if before is None:
         plan.deletes.append(user_id)
     else:
-        ids_text, details_text = ids_json(before[0]), details_json(before[1])
+        ids_text = ids_json(before[0])
+        details_text = None if before[1] is None else details_json(before[1])
         plan.upserts.append((user_id, ids_text, details_text, stamp, stamp))
     if request.journal:
         old_ids = now[0] if now is not None else []
