@@ -25,8 +25,8 @@ from tagsys.audiences.expression import parse
 from tagsys.audiences.index import EMPTY
 from tagsys.errors import StoreError
 from tagsys.store import audiences as store
-from tagsys.store.db import read_transaction, transaction
-from tagsys.store.runs import RunRecord
+from tagsys.store.db import read_transaction, unlocked_reads_transaction
+from tagsys.store.runs import RunRecord, end_abandoned
 
 log = logging.getLogger(__name__)
 FINAL = ("completed", "failed", "cancelled", "abandoned")
@@ -63,11 +63,11 @@ def _needs_rebuild(run: RunRecord) -> bool:
 def catch_up(engine: sa.Engine) -> Publication | None:
     """Take in every finished run the index does not hold yet; None when there is none."""
     started = time.perf_counter()
-    with transaction(engine) as conn:
+    with unlocked_reads_transaction(engine) as conn:
         state = store.lock_state(conn)
         if not state.built:
             return _rebuild(conn, state, started)
-        pending = [r for r in store.unapplied_runs(conn) if r.effective_status() in FINAL]
+        pending = _ended(conn, store.unapplied_runs(conn))
         if not pending:
             return None
         if any(_needs_rebuild(r) for r in pending):
@@ -90,7 +90,7 @@ def _mostly_rewritten(runs: list[RunRecord], previous: index_module.Snapshot) ->
 def rebuild(bind: sa.Engine | sa.Connection) -> Publication:
     """Build the whole index again from user_tags (in the caller's transaction, given one)."""
     started = time.perf_counter()
-    with transaction(bind) as conn:
+    with unlocked_reads_transaction(bind) as conn:
         publication = _rebuild(conn, store.lock_state(conn), started)
     return publication
 
@@ -101,7 +101,7 @@ def _rebuild(
     started: float,
     previous: index_module.Snapshot | None = None,
 ) -> Publication:
-    final = [r for r in store.unapplied_runs(conn) if r.effective_status() in FINAL]
+    final = _ended(conn, store.unapplied_runs(conn))
     store.assign_ids(conn, None)
     members = Members.read(store.membership(conn, None))
     bitmaps = dict(members.by_tag)
@@ -262,6 +262,20 @@ def _record_sizes(conn: sa.Connection, snapshot: index_module.Snapshot) -> None:
         except Exception as exc:  # one broken audience must not stop the publication
             log.warning("saved audience %s not sized: %s", audience.name, exc)
     store.record_sizes(conn, generation=snapshot.generation, run_id=snapshot.run_id, sizes=sizes)
+
+
+def _ended(conn: sa.Connection, runs: list[RunRecord]) -> list[RunRecord]:
+    """The runs that ended. One read as abandoned is first recorded as ended (its later
+    writes are then refused): else a run that was only slow could write behind the index
+    once it had been taken in. One that beat again since it was read is still going."""
+    ended = []
+    for run in runs:
+        status = run.effective_status()
+        if status == "abandoned" and not end_abandoned(bind=conn, run=run):
+            continue
+        if status != "running":
+            ended.append(run)
+    return ended
 
 
 def pending(bind: sa.Engine | sa.Connection) -> tuple[list[RunRecord], list[RunRecord]]:

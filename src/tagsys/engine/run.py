@@ -78,8 +78,7 @@ def execute(request: RunRequest, ctx: RunContext, summary: RunSummary | None = N
             per_tag = frames.per_tag_counts(frame, stats["revised"] > 0)
         with timer("write"), product_errors():
             summary.written_at = None if request.dry_run else datetime.now(UTC)
-            run_id = summary.run_id if ctx.journal else None
-            counts = _write(frame, plan, ctx, stats, summary.written_at, run_id)
+            counts = _write(frame, plan, ctx, stats, summary, ctx.journal)
     finally:
         for persisted in cached:
             persisted.unpersist()
@@ -226,10 +225,10 @@ def _write(
     plan: RunPlan,
     ctx: RunContext,
     stats: dict[str, int],
-    written_at: datetime | None,
-    run_id: str | None,
+    summary: RunSummary,
+    journal: bool,
 ) -> tuple[int, int, int]:
-    """Write the candidate rows; a dry run (`written_at` None) has the writers decide exactly
+    """Write the candidate rows; a dry run (no `written_at`) has the writers decide exactly
     what they would write, reading without locks and writing nothing."""
     from pyspark.sql import functions as F
 
@@ -242,9 +241,10 @@ def _write(
         scope=plan.scope,
         definitions=plan.definitions,
         batch_size=ctx.write_batch_size,
-        written_at=written_at or datetime.now(UTC),
-        dry_run=written_at is None,
-        run_id=run_id,
+        written_at=summary.written_at or datetime.now(UTC),
+        dry_run=summary.written_at is None,
+        run_id=summary.run_id if journal else None,
+        fence_run=summary.run_id,
     )
     writers = max_concurrent_writers(ctx.db_url) or ctx.write_partitions
     needed = [frames.USER, frames.COMPUTED, frames.NEW_IDS, frames.HAS_ROW]

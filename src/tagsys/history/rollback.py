@@ -19,7 +19,7 @@ from tagsys.errors import ConflictError, UsageError
 from tagsys.store import journal
 from tagsys.store.db import create_store_engine, engine_adapter
 from tagsys.store.restore import RestoreCounts, RestoreRequest, restore_batch
-from tagsys.store.runs import RunRecord, get_run
+from tagsys.store.runs import RunRecord, end_abandoned, get_run
 
 CONFLICT_SAMPLE = 20
 """How many conflicting user ids a rollback's summary lists."""
@@ -97,7 +97,10 @@ def check_target(bind: sa.Engine, run_id: str) -> RunRecord:
     run = get_run(bind=bind, run_id=run_id)
     if run is None:
         raise UsageError(f"no run {run_id!r} in the store: `--mode list-runs` lists the runs")
-    if run.effective_status() == "running":
+    status = run.effective_status()
+    if status == "abandoned" and end_abandoned(bind=bind, run=run):
+        run = get_run(bind=bind, run_id=run_id) or run
+    elif status in ("running", "abandoned"):  # it beat again since it was read
         raise UsageError(
             f"run {run_id} is still running (heartbeat {run.heartbeat_at}): wait until it "
             "ends (or reads `abandoned` in list-runs), then roll it back"

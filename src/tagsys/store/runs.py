@@ -135,6 +135,26 @@ def finish_run(
         conn.execute(stmt.values(**values, finished_at=now, heartbeat_at=now))
 
 
+def end_abandoned(*, bind: Bind, run: RunRecord) -> bool:
+    """Record `run`, read as abandoned, as `failed`, unless it has beaten since it was read.
+    True when it is ended now: from then on its writers' batches are refused (see
+    `tagsys.store.writer.check_fence`), so a run that was only slow cannot write behind a
+    rollback of it, nor behind the audience index that took it in."""
+    beat_at = tag_runs.c.heartbeat_at
+    silent = beat_at.is_(None) if run.heartbeat_at is None else beat_at == run.heartbeat_at
+    since = run.heartbeat_at or run.started_at
+    error = (
+        f"abandoned: no heartbeat since {since:%Y-%m-%d %H:%M:%S} UTC (its process stopped or "
+        "lost the store); ended by another process, which refuses its further writes"
+    )
+    stmt = sa.update(tag_runs).where(
+        tag_runs.c.run_id == run.run_id, tag_runs.c.status == "running", silent
+    )
+    with transaction(bind) as conn:
+        values = {"status": "failed", "error": error, "finished_at": database_now(conn)}
+        return bool(conn.execute(stmt.values(**values)).rowcount)
+
+
 def get_run(*, bind: Bind, run_id: str) -> RunRecord | None:
     query = sa.select(tag_runs).where(tag_runs.c.run_id == run_id)
     with transaction(bind) as conn:

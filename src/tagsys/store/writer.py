@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from tagsys.errors import DataError, StoreError, TagSysError
+from tagsys.errors import DataError, RunError, StoreError, TagSysError
 from tagsys.store.adapters import (
     EXISTING_ROWS_SCHEMA,
     Retry,
@@ -95,6 +95,9 @@ class WriteRequest:
     run_id: str | None = None
     """The run whose journal gets an entry for every row written, in the same transaction
     (None: no journal)."""
+    fence_run: str | None = None
+    """The run whose record must still say `running` for a batch to commit (see
+    `check_fence`); None, or a run without a record: no such check."""
 
     @property
     def journal_run(self) -> str | None:
@@ -260,6 +263,7 @@ class RowWriter:
             if run_id is not None and inserted < rows.num_rows:
                 conn.rollback()
                 return 0
+            check_fence(cursor, self.adapter, self.request.fence_run)
             conn.commit()
             return inserted
         finally:
@@ -294,12 +298,32 @@ class RowWriter:
                     cursor.executemany(self.adapter.UPSERT_SQL, plan.rows)
                 if plan.journal:
                     cursor.executemany(self.adapter.JOURNAL_UPSERT_SQL, plan.journal)
+                check_fence(cursor, self.adapter, self.request.fence_run)
                 conn.commit()
                 return plan.counts
             finally:
                 cursor.close()
 
         return attempt
+
+
+def check_fence(cursor: Any, adapter: StoreAdapter, run_id: str | None) -> None:
+    """Refuse the batch of a run whose record no longer says `running`: another process
+    ended it (as abandoned, before rolling it back or taking it into the audience index), or
+    it was recorded failed while this writer still ran. Called last before the commit: the
+    read holds the record until then, so no batch commits after its run's end was recorded,
+    and the run's heartbeat waits only for commits, not for whole batches."""
+    if run_id is None:
+        return
+    cursor.execute(adapter.RUN_FENCE_SQL, [run_id])
+    found = cursor.fetchone()
+    status = None if found is None else as_text(found[0])
+    if status is not None and status != "running":
+        raise RunError(
+            f"run {run_id} is recorded as {status} (ended by another process, e.g. as "
+            "abandoned after its heartbeat stopped): its remaining writes were refused; "
+            "run the same request again"
+        )
 
 
 def plan_batch(
