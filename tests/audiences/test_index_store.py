@@ -31,7 +31,7 @@ from tagsys.store import audiences as store
 from tagsys.store import repository
 from tagsys.store.db import create_store_engine, transaction
 from tagsys.store.runs import RunRecord, insert_run
-from tagsys.store.schema import user_tags
+from tagsys.store.schema import tag_runs, user_tags
 from tests.audiences.support import brute_force, expressions
 from tests.engine.lakes import SHOP_TAGS, load_tags
 
@@ -448,3 +448,28 @@ def test_runs_that_rewrote_most_rows_are_taken_in_by_a_rebuild(
     assert published is not None and published.rebuilt is rebuilt
     assert published.runs == [run.run_id]
     assert "matches user_tags" in check(engine)
+
+
+def test_a_service_builds_the_index_of_a_store_that_has_rows_but_no_runs(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """An adopted store (the original system's rows, no run of ours yet): the service's
+    maintenance builds the index instead of waiting for a run that would give it a reason."""
+    from tagsys.api import TagSystemAPI
+    from tagsys.service.context import ServiceContext
+    from tagsys.settings import load_settings
+
+    load_tags(sqlite_url, SHOP_TAGS)
+    engine = create_store_engine(sqlite_url)
+    rows = rows_of(40)
+    write_rows(engine, rows)
+    with transaction(engine) as conn:
+        conn.execute(sa.delete(tag_runs))
+    settings = load_settings("local", db_url=sqlite_url, lake_uri=str(tmp_path))
+    with TagSystemAPI(settings=settings) as api:
+        context = ServiceContext(settings=settings, api=api, engine=engine)
+        context._catch_up_index()
+        assert Audiences(engine).count(EXPRESSION).count == len(
+            brute_force(EXPRESSION, rows, NAMES)
+        )
+    engine.dispose()

@@ -85,9 +85,10 @@ class ServiceContext:
             return
         self._index_checked = now
         from tagsys.audiences.maintain import catch_up, pending
+        from tagsys.store.audiences import read_state
 
         engine = self.api.audiences.engine
-        if pending(engine)[0]:
+        if pending(engine)[0] or not read_state(bind=engine).built:  # e.g. an adopted store
             publication = catch_up(engine)
             if publication is not None:
                 log.info("%s", publication.render())
