@@ -496,7 +496,11 @@ class TagSystemAPI:
                 on_phase=on_phase,
             )
 
-        self._recorded(summary, work)
+        try:
+            self._recorded(summary, work)
+        except TagSysError as exc:  # stopped midway: say what it did, and under which run
+            stopped = rollback.RollbackResult.from_summary(summary)
+            raise rollback.RollbackStopped(stopped, exc) from exc
         return rollback.RollbackResult.from_summary(summary)
 
     def user_history(

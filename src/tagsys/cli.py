@@ -422,7 +422,12 @@ def _run(api: TagSystemAPI, args: argparse.Namespace) -> int:
 def _rollback(api: TagSystemAPI, args: argparse.Namespace) -> int:
     if not args.run_id:
         raise UsageError("rollback needs --run-id RUN (`--mode list-runs` lists the runs)")
-    result = api.rollback(args.run_id, dry_run=args.dry_run)
+    from tagsys.history.rollback import RollbackStopped
+
+    try:
+        result = api.rollback(args.run_id, dry_run=args.dry_run)
+    except RollbackStopped as stopped:  # what it restored before it stopped, and its run id
+        result = stopped.result
     print(json.dumps(result.to_dict(), ensure_ascii=False) if args.json else result.render())
     return 0 if result.status == "completed" else 1
 

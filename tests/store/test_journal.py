@@ -9,6 +9,7 @@ import threading
 import time
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -347,6 +348,51 @@ def test_a_rollback_whose_journal_is_pruned_meanwhile_fails_and_counts_what_it_r
     restored = [u for u, ids in table(url).items() if ids == [1]]
     assert 0 < len(restored) < len(users)
     assert summary.rows_updated == len(restored) == len(run_journal(url, summary.run_id))
+
+
+def test_a_rollback_stopped_midway_reports_its_run_and_counts_through_the_api(
+    mariadb_url: str, tmp_path: Path
+) -> None:
+    """`TagSystemAPI.rollback` raises RollbackStopped: the cause (journal pruned), and the
+    rollback's own run id and counts, which its rendering (the CLI's output) shows too."""
+    from tagsys.api import TagSystemAPI
+    from tagsys.history.rollback import RollbackStopped
+    from tagsys.settings import load_settings
+
+    url = mariadb_url
+    upgrade(url)
+    users = [f"u{i:04d}" for i in range(1000)]
+    write_rows(req(url, "A", T1), [(u, [1]) for u in users])
+    write_rows(req(url, "B", T2), [(u, [2]) for u in users])
+    _recorded_at(url, "B")
+    settings = load_settings("local", db_url=url, lake_uri=str(tmp_path), write_batch_size=5)
+    errors: list[BaseException] = []
+    engine = create_store_engine(url)
+    with TagSystemAPI(settings=settings) as api:
+        thread = threading.Thread(target=_catching(lambda: api.rollback("B"), errors))
+        thread.start()
+        while thread.is_alive() and not _rollback_entries(engine):
+            time.sleep(0.01)
+        journal.prune_run(bind=engine, run_id="B")
+        thread.join(timeout=300)
+    [stopped] = errors
+    assert isinstance(stopped, RollbackStopped), stopped
+    assert isinstance(stopped.cause, ConflictError) and stopped.cause.code == "journal_pruned"
+    result = stopped.result
+    assert result.status == "failed" and 0 < result.restored < len(users)
+    assert result.restored == len(run_journal(url, result.run_id))
+    assert result.run_id in str(stopped) and "STOPPED" in result.render()
+    record = runs.get_run(bind=engine, run_id=result.run_id)
+    assert record is not None and record.status == "failed"
+    engine.dispose()
+
+
+def _rollback_entries(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        query = sa.select(sa.func.count()).select_from(
+            J.join(tag_runs, J.c.run_id == tag_runs.c.run_id)
+        )
+        return int(conn.execute(query.where(tag_runs.c.mode == "rollback")).scalar() or 0)
 
 
 def _recorded(engine: sa.Engine, run_id: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tagsys.engine.summary import PhaseTimer, RunSummary
-from tagsys.errors import ConflictError, UsageError
+from tagsys.errors import ConflictError, TagSysError, UsageError
 from tagsys.store import journal
 from tagsys.store.db import create_store_engine, engine_adapter
 from tagsys.store.restore import RestoreCounts, RestoreRequest, restore_batch
@@ -90,6 +90,21 @@ class RollbackResult:
         if self.error:
             lines.append(f"  STOPPED: {self.error}")
         return "\n".join(lines)
+
+
+class RollbackStopped(TagSysError):
+    """A rollback that stopped midway (its journal pruned meanwhile, the store gone): `result`
+    holds what it restored before it stopped and its own run id (which can be rolled back
+    to undo it); `cause` is the error that stopped it."""
+
+    def __init__(self, result: RollbackResult, cause: TagSysError) -> None:
+        super().__init__(
+            f"{cause} (rollback {result.run_id} stopped after restoring {result.restored}, "
+            f"deleting {result.deleted} and re-creating {result.recreated} rows; "
+            f"`--mode rollback --run-id {result.run_id}` undoes what it did)"
+        )
+        self.result = result
+        self.cause = cause
 
 
 def check_target(bind: sa.Engine, run_id: str) -> RunRecord:

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Query
 
 from tagsys.errors import UsageError
+from tagsys.history.rollback import RollbackStopped
 from tagsys.service.context import ServiceContext, context_of
-from tagsys.service.errors import ApiError
+from tagsys.service.errors import ApiError, product_error
 from tagsys.service.models import ERROR_RESPONSES, MAX_ID, MAX_PAGE
 from tagsys.service.requests import RollbackRequest
 from tagsys.service.security import caller
@@ -30,7 +31,11 @@ def rollback(
         raise ApiError(404, "not_found", f"no run with id '{run_id}'")
     try:
         result = ctx.api.rollback(run_id, dry_run=body is not None and body.dry_run)
-    except UsageError as exc:  # still running, journal pruned or never written
+    except RollbackStopped as exc:  # midway: the error of what stopped it, with what it did
+        error = product_error(exc.cause)
+        error.details = {"rollback": exc.result.to_dict()}
+        raise error from exc
+    except UsageError as exc:  # still running, or its journal never written or pruned
         raise ApiError(409, "conflict", str(exc)) from exc
     return {"success": True, "rollback": result.to_dict()}
 
