@@ -395,6 +395,35 @@ def _rollback_entries(engine: sa.Engine) -> int:
         return int(conn.execute(query.where(tag_runs.c.mode == "rollback")).scalar() or 0)
 
 
+def test_tag_histories_list_journal_off_runs_whose_rows_are_not_counted(url: str) -> None:
+    """A journal-off run still going (or whose rows could not be counted) may have changed
+    members: it is listed (so older member counts read unknown, not wrong); a dry run is not."""
+    engine = create_store_engine(url)
+    for run_id, journal_state, rows_written in (
+        ("on", "on", 3),
+        ("off-unknown", "off", None),
+        ("off-wrote", "off", 5),
+        ("dry", "off", 0),
+    ):
+        runs.start_run(
+            bind=engine,
+            run_id=run_id,
+            mode="task-all",
+            as_of=date(2026, 1, 1),
+            host="h",
+            pid=1,
+            heartbeat_seconds=10,
+            journal=journal_state,
+        )
+        if rows_written is not None:
+            runs.finish_run(
+                bind=engine, run_id=run_id, status="completed", rows_written=rows_written
+            )
+    listed = {r.run_id for r in journal.journal_runs(bind=engine, before=None, limit=10)}
+    engine.dispose()
+    assert listed == {"on", "off-unknown", "off-wrote"}
+
+
 def _recorded(engine: sa.Engine, run_id: str) -> None:
     """The run's tag_runs row, as a run that journaled and completed leaves it."""
     runs.start_run(

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from tagsys.history import cursors
 from tagsys.store import journal
+from tagsys.store.db import read_transaction
 from tagsys.store.runs import RunRecord
 from tagsys.tagsets import parse_ids
 
@@ -104,13 +105,14 @@ def tag_history(
         values = cursors.decode("tag", cursor, fields)
         before = (cursors.as_time(values["at"]), values["run"])
         members = values.get("members")
-    else:
-        members = journal.tag_member_count(bind=bind, tag_id=tag_id)
-    found = journal.journal_runs(bind=bind, before=before, limit=limit + 1)
-    page = found[:limit]
-    counts = journal.tag_event_counts(
-        bind=bind, tag_id=tag_id, run_ids=[r.run_id for r in page if r.journal == "on"]
-    )
+    with read_transaction(bind) as conn:  # members, runs and their counts: one snapshot
+        if cursor is None:
+            members = journal.tag_member_count(bind=conn, tag_id=tag_id)
+        found = journal.journal_runs(bind=conn, before=before, limit=limit + 1)
+        page = found[:limit]
+        counts = journal.tag_event_counts(
+            bind=conn, tag_id=tag_id, run_ids=[r.run_id for r in page if r.journal == "on"]
+        )
     runs = []
     for run in page:
         change = _tag_change(run, counts, members)

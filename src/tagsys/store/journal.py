@@ -123,10 +123,15 @@ def user_entries(
 
 def journal_runs(*, bind: Bind, before: tuple[datetime, str] | None, limit: int) -> list[RunRecord]:
     """Runs that may have written rows since the journal exists (journal on, off or pruned;
-    dry runs excluded), newest first; keyset page below `before` (started_at, run_id)."""
+    dry runs excluded; a journal-off run whose rows are not counted, still running or not
+    countable, may have), newest first; keyset page below `before` (started_at, run_id)."""
     query = sa.select(tag_runs).where(
         tag_runs.c.journal.is_not(None),
-        sa.or_(tag_runs.c.journal != "off", tag_runs.c.rows_written > 0),
+        sa.or_(
+            tag_runs.c.journal != "off",
+            tag_runs.c.rows_written > 0,
+            tag_runs.c.rows_written.is_(None),
+        ),
     )
     if before is not None:
         at, run_id = before
@@ -141,14 +146,12 @@ def journal_runs(*, bind: Bind, before: tuple[datetime, str] | None, limit: int)
         return read_runs(conn, query)
 
 
-def tag_event_counts(
-    *, bind: sa.Engine, tag_id: int, run_ids: list[str]
-) -> dict[str, tuple[int, int]]:
+def tag_event_counts(*, bind: Bind, tag_id: int, run_ids: list[str]) -> dict[str, tuple[int, int]]:
     """Per run: how many users entered and exited tag `tag_id` (runs without such entries are
     absent)."""
     if not run_ids:
         return {}
-    adapter = engine_adapter(bind)
+    adapter = engine_adapter(bind.engine)
     entered = adapter.JSON_HAS_SQL.format(column="entered")
     exited = adapter.JSON_HAS_SQL.format(column="exited")
     sql = sa.text(
@@ -161,9 +164,9 @@ def tag_event_counts(
     return {str(row[0]): (int(row[1] or 0), int(row[2] or 0)) for row in rows}
 
 
-def tag_member_count(*, bind: sa.Engine, tag_id: int) -> int:
+def tag_member_count(*, bind: Bind, tag_id: int) -> int:
     """Users whose current tag_ids hold `tag_id`."""
-    has = engine_adapter(bind).HAS_TAG_SQL
+    has = engine_adapter(bind.engine).HAS_TAG_SQL
     sql = sa.text(f"SELECT COUNT(*) FROM {user_tags.name} WHERE {has}")
     with transaction(bind) as conn:
         return int(conn.execute(sql, {"tag_id": tag_id}).scalar() or 0)
