@@ -110,6 +110,12 @@ def changed_user_ids(
     if days < 0:
         raise LakeError(f"incremental days must be >= 0, got {days}")
     lake_table = catalog.table(table)
+    if change_column is not None and lake_table.event_partitioned:
+        raise LakeError(
+            f"table '{table}' is configured both as an event table (TAGSYS_EVENT_TABLES) and "
+            f"with a change column '{change_column}' (TAGSYS_CHANGE_COLUMNS): an event table's "
+            "changes are its last N days' partitions; remove it from one of the two"
+        )
     if change_column is not None:
         return _changed_by_column(spark, catalog, lake_table, as_of, days, change_column)
     if lake_table.event_partitioned:
