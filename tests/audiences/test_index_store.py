@@ -169,6 +169,12 @@ def test_saved_audiences_and_their_sizes(engine: sa.Engine) -> None:
     assert audiences.get("hnw").size == sizes[0].size
     audiences.update("hnw", expression=101)
     assert audiences.get("hnw").expression == 101
+    big_spenders = sum(101 in t for t in rows_of(150, shift=2).values())
+    assert big_spenders != sizes[0].size
+    assert audiences.get("hnw").size == big_spenders  # not the old expression's size
+    assert [s.size for s in audiences.sizes("hnw")] == [big_spenders]
+    audiences.update("hnw", description="only the text changed")
+    assert [s.size for s in audiences.sizes("hnw")] == [big_spenders]
     audiences.delete("hnw")
     with pytest.raises(NotFoundError):
         audiences.get("hnw")

@@ -20,7 +20,7 @@ from tagsys.audiences.ids import UserIds
 from tagsys.audiences.index import IndexReader, Snapshot
 from tagsys.errors import ConflictError, NotFoundError, RunCancelled, UsageError
 from tagsys.store import audiences as store
-from tagsys.store.db import read_transaction
+from tagsys.store.db import read_transaction, transaction
 
 MAX_SAMPLE = 10_000
 MAX_PAGE = 10_000
@@ -206,15 +206,28 @@ class Audiences:
         description: str | None = None,
     ) -> AudienceView:
         values: dict[str, Any] = {"updated_at": datetime.now(UTC)}
+        node = None if expression is None else self.resolve(expression)
         if expression is not None:
-            self.resolve(expression)
             values["expression"] = expression
         if owner is not None:
             values["owner"] = owner
         if description is not None:
             values["description"] = description
-        if not store.update_audience(bind=self.engine, name=name, values=values):
-            raise NotFoundError(f"no audience named '{name}'")
+        with transaction(self.engine) as conn:
+            if node is not None:  # one step with publications: they size saved audiences too
+                store.lock_state(conn)
+            if not store.update_audience(bind=conn, name=name, values=values):
+                raise NotFoundError(f"no audience named '{name}'")
+            if node is not None:
+                snapshot = self.reader.snapshot(conn)
+                size = len(snapshot.evaluate(node)) if snapshot.built else None
+                store.restart_sizes(
+                    conn,
+                    name=name,
+                    generation=snapshot.generation,
+                    run_id=snapshot.run_id,
+                    size=size,
+                )
         return self.get(name)
 
     def get(self, name: str) -> AudienceView:

@@ -417,6 +417,16 @@ def update_audience(*, bind: Bind, name: str, values: dict[str, Any]) -> bool:
         return bool(done.rowcount)
 
 
+def restart_sizes(
+    conn: sa.Connection, *, name: str, generation: int, run_id: str | None, size: int | None
+) -> None:
+    """A saved audience's size history begins again (its expression changed: the sizes of
+    the old one say nothing of the new), with its size now when the index is built."""
+    conn.execute(sa.delete(audience_sizes).where(audience_sizes.c.name == name))
+    if size is not None:
+        record_sizes(conn, generation=generation, run_id=run_id, sizes={name: size})
+
+
 def delete_audience(*, bind: Bind, name: str) -> bool:
     with transaction(bind) as conn:
         conn.execute(sa.delete(audience_sizes).where(audience_sizes.c.name == name))
