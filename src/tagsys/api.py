@@ -484,7 +484,7 @@ class TagSystemAPI:
 
         self.ensure_store()
         with self._store() as engine:
-            rollback.check_target(engine, run_id)
+            rollback.check_target(engine, run_id, dry_run)
         summary = rollback.new_summary(run_id, dry_run, self.settings.today())
 
         def work(on_phase: Callable[[str], None]) -> None:

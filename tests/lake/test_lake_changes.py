@@ -115,7 +115,7 @@ def test_event_table_takes_users_of_the_last_n_days_partitions(
 
     assert _ids(changed_user_ids(spark, catalog, "logins", AS_OF, 2)) == ["a", "b"]
     assert _ids(changed_user_ids(spark, catalog, "logins", date(2024, 5, 7), 3)) == []
-    with pytest.raises(LakeError, match="both as an event table .* and with a change column"):
+    with pytest.raises(LakeError, match=r"both as an event table .* and with a change column"):
         changed_user_ids(spark, catalog, "logins", AS_OF, 2, change_column="n")
 
 

@@ -104,6 +104,7 @@ def test_rolling_back_an_abandoned_run_ends_it_first(url: str, engine: sa.Engine
     start(engine, "R")
     write_rows(request(url, "R"), [("a", [1]), ("b", [1])])
     fall_silent(engine, "R")
+    assert rollback.check_target(engine, "R", dry_run=True).status == "running"  # no change
     target = rollback.check_target(engine, "R")
     assert target.status == "failed"
     with pytest.raises(RunError, match="recorded as failed"):  # R was only slow: too late

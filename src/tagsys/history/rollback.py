@@ -107,13 +107,15 @@ class RollbackStopped(TagSysError):
         self.cause = cause
 
 
-def check_target(bind: sa.Engine, run_id: str) -> RunRecord:
-    """The run to roll back, or a UsageError saying why it cannot be."""
+def check_target(bind: sa.Engine, run_id: str, dry_run: bool = False) -> RunRecord:
+    """The run to roll back, or a UsageError saying why it cannot be. A run read as
+    abandoned is ended first (see `end_abandoned`), except for a dry run, which changes
+    nothing."""
     run = get_run(bind=bind, run_id=run_id)
     if run is None:
         raise UsageError(f"no run {run_id!r} in the store: `--mode list-runs` lists the runs")
     status = run.effective_status()
-    if status == "abandoned" and end_abandoned(bind=bind, run=run):
+    if status == "abandoned" and (dry_run or end_abandoned(bind=bind, run=run)):
         run = get_run(bind=bind, run_id=run_id) or run
     elif status in ("running", "abandoned"):  # it beat again since it was read
         raise UsageError(
