@@ -243,6 +243,10 @@ def test_a_killed_instance_s_job_fails_with_the_reason_and_queued_jobs_still_run
         assert "stopped" in failed["error"] and "heartbeat" in failed["error"], failed["error"]
         assert [survivor.wait(t)["status"] for t in queued] == ["completed", "completed"]
         run = survivor.get(f"/api/v1/runs/{failed['run_id']}").json()["run"]
-        assert run["status"] == "abandoned"  # the run's own record says its process died
+        # The run's own record says its process died: read as abandoned, or already ended as
+        # such by the survivor's audience index maintenance, which takes the run in.
+        assert run["status"] == "abandoned" or (
+            run["status"] == "failed" and run["error"].startswith("abandoned: no heartbeat")
+        ), run
     finally:
         survivor.stop()
