@@ -487,7 +487,10 @@ class TagSystemAPI:
             rollback.check_target(engine, run_id, dry_run)
         summary = rollback.new_summary(run_id, dry_run, self.settings.today())
 
+        started: list[bool] = []
+
         def work(on_phase: Callable[[str], None]) -> None:
+            started.append(True)  # recorded: from here on it has a run id to report
             rollback.execute(
                 self.db_url,
                 summary,
@@ -499,6 +502,8 @@ class TagSystemAPI:
         try:
             self._recorded(summary, work)
         except TagSysError as exc:  # stopped midway: say what it did, and under which run
+            if not started:
+                raise
             stopped = rollback.RollbackResult.from_summary(summary)
             raise rollback.RollbackStopped(stopped, exc) from exc
         return rollback.RollbackResult.from_summary(summary)

@@ -173,51 +173,15 @@ def test_saved_audiences_and_their_sizes(engine: sa.Engine) -> None:
     assert big_spenders != sizes[0].size
     assert audiences.get("hnw").size == big_spenders  # not the old expression's size
     assert [s.size for s in audiences.sizes("hnw")] == [big_spenders]
-    audiences.update("hnw", description="only the text changed")
-    assert [s.size for s in audiences.sizes("hnw")] == [big_spenders]
+    write_rows(engine, rows_of(150, shift=3))
+    maintain.catch_up(engine)
+    history = [s.size for s in audiences.sizes("hnw")]
+    assert len(history) == 2
+    audiences.update("hnw", expression=101, description="the same audience, sent again")
+    assert [s.size for s in audiences.sizes("hnw")] == history
     audiences.delete("hnw")
     with pytest.raises(NotFoundError):
         audiences.get("hnw")
-
-
-@pytest.mark.mariadb
-def test_a_rebuild_does_not_block_the_writers_of_user_tags(
-    mariadb_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Assigning dense ids (INSERT ... SELECT from user_tags) must not share-lock the rows it
-    scans: a run updating and inserting rows while a rebuild reads waits for nothing."""
-    load_tags(mariadb_url, SHOP_TAGS)
-    engine = create_store_engine(mariadb_url)
-    write_rows(engine, rows_of(50))
-    writer = create_store_engine(mariadb_url)
-    membership = store.membership
-    wrote: list[str] = []
-
-    def write_meanwhile(conn: sa.Connection, run_ids: object) -> Iterator[object]:
-        with writer.begin() as other:  # a run's batch, while the rebuild's transaction is open
-            other.exec_driver_sql("SET SESSION innodb_lock_wait_timeout = 2")
-            other.execute(
-                sa.update(user_tags).where(user_tags.c.user_id == "u00001").values(tag_ids=[102])
-            )
-            other.execute(
-                sa.insert(user_tags).values(
-                    user_id="u99999",
-                    tag_ids=[101],
-                    tag_details={},
-                    created_time=datetime.now(UTC),
-                    updated_time=datetime.now(UTC),
-                )
-            )
-        wrote.append("both")
-        yield from membership(conn, run_ids)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(maintain.store, "membership", write_meanwhile)
-    try:
-        maintain.rebuild(engine)
-    finally:
-        writer.dispose()
-        engine.dispose()
-    assert wrote == ["both"]
 
 
 def test_a_saved_audience_may_be_a_bare_tag_name_even_one_made_of_digits(

@@ -404,6 +404,7 @@ def test_tag_histories_list_journal_off_runs_whose_rows_are_not_counted(url: str
         ("off-unknown", "off", None),
         ("off-wrote", "off", 5),
         ("dry", "off", 0),
+        ("dry-before-2026-12-05", "off", -1),  # completed with rows_written NULL
     ):
         runs.start_run(
             bind=engine,
@@ -416,9 +417,8 @@ def test_tag_histories_list_journal_off_runs_whose_rows_are_not_counted(url: str
             journal=journal_state,
         )
         if rows_written is not None:
-            runs.finish_run(
-                bind=engine, run_id=run_id, status="completed", rows_written=rows_written
-            )
+            written = None if rows_written < 0 else rows_written
+            runs.finish_run(bind=engine, run_id=run_id, status="completed", rows_written=written)
     listed = {r.run_id for r in journal.journal_runs(bind=engine, before=None, limit=10)}
     engine.dispose()
     assert listed == {"on", "off-unknown", "off-wrote"}

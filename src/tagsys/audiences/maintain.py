@@ -25,11 +25,12 @@ from tagsys.audiences.expression import parse
 from tagsys.audiences.index import EMPTY
 from tagsys.errors import StoreError
 from tagsys.store import audiences as store
-from tagsys.store.db import read_transaction, unlocked_reads_transaction
+from tagsys.store.db import read_transaction, transaction
 from tagsys.store.runs import RunRecord, end_abandoned
 
 log = logging.getLogger(__name__)
 FINAL = ("completed", "failed", "cancelled", "abandoned")
+ENDED = ("completed", "failed", "cancelled")
 REBUILD_MIN_ROWS = 100_000
 """Below this many rows written, runs are always taken in from their journal."""
 
@@ -63,11 +64,12 @@ def _needs_rebuild(run: RunRecord) -> bool:
 def catch_up(engine: sa.Engine) -> Publication | None:
     """Take in every finished run the index does not hold yet; None when there is none."""
     started = time.perf_counter()
-    with unlocked_reads_transaction(engine) as conn:
+    _end_abandoned(engine)
+    with transaction(engine) as conn:
         state = store.lock_state(conn)
         if not state.built:
             return _rebuild(conn, state, started)
-        pending = _ended(conn, store.unapplied_runs(conn))
+        pending = _ended(store.unapplied_runs(conn))
         if not pending:
             return None
         if any(_needs_rebuild(r) for r in pending):
@@ -90,7 +92,8 @@ def _mostly_rewritten(runs: list[RunRecord], previous: index_module.Snapshot) ->
 def rebuild(bind: sa.Engine | sa.Connection) -> Publication:
     """Build the whole index again from user_tags (in the caller's transaction, given one)."""
     started = time.perf_counter()
-    with unlocked_reads_transaction(bind) as conn:
+    _end_abandoned(bind)
+    with transaction(bind) as conn:
         publication = _rebuild(conn, store.lock_state(conn), started)
     return publication
 
@@ -101,7 +104,7 @@ def _rebuild(
     started: float,
     previous: index_module.Snapshot | None = None,
 ) -> Publication:
-    final = _ended(conn, store.unapplied_runs(conn))
+    final = _ended(store.unapplied_runs(conn))
     store.assign_ids(conn, None)
     members = Members.read(store.membership(conn, None))
     bitmaps = dict(members.by_tag)
@@ -264,18 +267,24 @@ def _record_sizes(conn: sa.Connection, snapshot: index_module.Snapshot) -> None:
     store.record_sizes(conn, generation=snapshot.generation, run_id=snapshot.run_id, sizes=sizes)
 
 
-def _ended(conn: sa.Connection, runs: list[RunRecord]) -> list[RunRecord]:
-    """The runs that ended. One read as abandoned is first recorded as ended (its later
-    writes are then refused): else a run that was only slow could write behind the index
-    once it had been taken in. One that beat again since it was read is still going."""
-    ended = []
+def _end_abandoned(bind: sa.Engine | sa.Connection) -> None:
+    """Record the runs read as abandoned as ended (unless they beat again), each in its own
+    transaction, before maintenance opens its own: else a run that was only slow could write
+    behind the index once it had been taken in. Ending one waits for its writers' commits,
+    which must not happen while the index's lock is held."""
+    if isinstance(bind, sa.Connection):
+        runs = store.unapplied_runs(bind)
+    else:
+        with read_transaction(bind) as conn:
+            runs = store.unapplied_runs(conn)
     for run in runs:
-        status = run.effective_status()
-        if status == "abandoned" and not end_abandoned(bind=conn, run=run):
-            continue
-        if status != "running":
-            ended.append(run)
-    return ended
+        if run.effective_status() == "abandoned":
+            end_abandoned(bind=bind, run=run)
+
+
+def _ended(runs: list[RunRecord]) -> list[RunRecord]:
+    """The runs recorded as ended (one read as abandoned now is taken in once ended)."""
+    return [r for r in runs if r.effective_status() in ENDED]
 
 
 def pending(bind: sa.Engine | sa.Connection) -> tuple[list[RunRecord], list[RunRecord]]:

@@ -18,7 +18,13 @@ from tagsys.audiences import export as exporter
 from tagsys.audiences.expression import Node, operands, parse, tag_ids, to_document
 from tagsys.audiences.ids import UserIds
 from tagsys.audiences.index import IndexReader, Snapshot
-from tagsys.errors import ConflictError, NotFoundError, RunCancelled, UsageError
+from tagsys.errors import (
+    AudienceError,
+    ConflictError,
+    NotFoundError,
+    RunCancelled,
+    UsageError,
+)
 from tagsys.store import audiences as store
 from tagsys.store.db import read_transaction, transaction
 
@@ -213,22 +219,31 @@ class Audiences:
             values["owner"] = owner
         if description is not None:
             values["description"] = description
+        if node is not None and node == self._saved_node(name):
+            node = None  # the same audience sent again (the console always sends it)
         with transaction(self.engine) as conn:
-            if node is not None:  # one step with publications: they size saved audiences too
+            if node is not None:  # one step with publications (they size saved audiences)
                 store.lock_state(conn)
-            if not store.update_audience(bind=conn, name=name, values=values):
-                raise NotFoundError(f"no audience named '{name}'")
-            if node is not None:
                 snapshot = self.reader.snapshot(conn)
                 size = len(snapshot.evaluate(node)) if snapshot.built else None
-                store.restart_sizes(
+                store.restart_sizes(  # sizes before the audience: the order delete takes
                     conn,
                     name=name,
                     generation=snapshot.generation,
                     run_id=snapshot.run_id,
                     size=size,
                 )
+            if not store.update_audience(bind=conn, name=name, values=values):
+                raise NotFoundError(f"no audience named '{name}'")
         return self.get(name)
+
+    def _saved_node(self, name: str) -> Node | None:
+        """The saved audience's expression resolved, or None (unknown, or a tag deleted)."""
+        saved = store.get_audience(bind=self.engine, name=name)
+        try:
+            return None if saved is None else self.resolve(saved.expression)
+        except AudienceError:
+            return None
 
     def get(self, name: str) -> AudienceView:
         saved = store.get_audience(bind=self.engine, name=name)

@@ -72,7 +72,7 @@ class RunRecorder:
             log.warning("could not record phase %s of run %s: %s", name, self.run_id, exc)
 
     def finish(self, summary: RunSummary) -> None:
-        written = None if summary.dry_run else summary.rows_written
+        written = 0 if summary.dry_run else summary.rows_written
         with shielded():
             self._close(summary.status, summary, error=None, rows_written=written)
 

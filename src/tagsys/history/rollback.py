@@ -115,9 +115,11 @@ def check_target(bind: sa.Engine, run_id: str, dry_run: bool = False) -> RunReco
     if run is None:
         raise UsageError(f"no run {run_id!r} in the store: `--mode list-runs` lists the runs")
     status = run.effective_status()
-    if status == "abandoned" and (dry_run or end_abandoned(bind=bind, run=run)):
+    if status == "abandoned" and not dry_run:
+        end_abandoned(bind=bind, run=run)  # else it beat again, or ended itself, meanwhile
         run = get_run(bind=bind, run_id=run_id) or run
-    elif status in ("running", "abandoned"):  # it beat again since it was read
+        status = run.effective_status()
+    if status == "running" or (status == "abandoned" and not dry_run):
         raise UsageError(
             f"run {run_id} is still running (heartbeat {run.heartbeat_at}): wait until it "
             "ends (or reads `abandoned` in list-runs), then roll it back"

@@ -144,23 +144,6 @@ def transaction(bind: Bind) -> Iterator[sa.Connection]:
 
 
 @contextmanager
-def unlocked_reads_transaction(bind: Bind) -> Iterator[sa.Connection]:
-    """`transaction`, except that on MySQL/MariaDB its reads lock nothing (READ COMMITTED):
-    an INSERT ... SELECT would otherwise share-lock every row it scans, and so block every
-    writer of those rows until the transaction ends. Each statement sees the latest commits.
-    The caller's own connection is used as it is."""
-    if isinstance(bind, sa.Connection):
-        yield bind
-        return
-    level = engine_adapter(bind).UNLOCKED_READS_ISOLATION
-    with connect(bind) as conn:
-        if level is not None:
-            conn.execution_options(isolation_level=level)
-        with begun(conn):
-            yield conn
-
-
-@contextmanager
 def serialized_transaction(engine: sa.Engine, purpose: str, busy: str) -> Iterator[sa.Connection]:
     """A transaction begun once this database's `purpose` lock is held, for a check-then-write
     that must not interleave with another (see `StoreAdapter.database_lock`; `busy`: the

@@ -123,15 +123,13 @@ def user_entries(
 
 def journal_runs(*, bind: Bind, before: tuple[datetime, str] | None, limit: int) -> list[RunRecord]:
     """Runs that may have written rows since the journal exists (journal on, off or pruned;
-    dry runs excluded; a journal-off run whose rows are not counted, still running or not
-    countable, may have), newest first; keyset page below `before` (started_at, run_id)."""
+    dry runs excluded: they write 0, or, recorded before 2026-12-05, NULL as completed runs;
+    a journal-off run still going, or that stopped before its rows were counted, may have),
+    newest first; keyset page below `before` (started_at, run_id)."""
+    uncounted = sa.and_(tag_runs.c.rows_written.is_(None), tag_runs.c.status != "completed")
     query = sa.select(tag_runs).where(
         tag_runs.c.journal.is_not(None),
-        sa.or_(
-            tag_runs.c.journal != "off",
-            tag_runs.c.rows_written > 0,
-            tag_runs.c.rows_written.is_(None),
-        ),
+        sa.or_(tag_runs.c.journal != "off", tag_runs.c.rows_written > 0, uncounted),
     )
     if before is not None:
         at, run_id = before

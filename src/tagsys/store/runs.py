@@ -229,12 +229,14 @@ __all__ = [
     "RunRecord",
     "TagCount",
     "beat",
+    "end_abandoned",
     "finish_run",
     "get_latest_run",
     "get_run",
     "insert_run",
     "latest_tag_counts",
     "list_runs",
+    "read_runs",
     "start_run",
 ]
 

@@ -138,7 +138,6 @@ def fire_schedule(
             job_id=job_id,
             request=schedule.request,
             environment=environment,
-            submitted_at=now,
             actor=f"schedule:{schedule.name}",
             schedule_id=schedule.schedule_id,
         )
