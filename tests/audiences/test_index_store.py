@@ -121,7 +121,7 @@ def test_readers_see_the_old_index_until_the_publication_commits(engine: sa.Engi
 
     with engine.connect() as conn, conn.begin():
         state = store.lock_state(conn)
-        maintain._rebuild(conn, state, 0.0)  # published inside this open transaction
+        maintain._rebuild(conn, state, 0.0, False)  # published inside this open transaction
         seen: list[tuple[int, int]] = []
         reader = threading.Thread(target=lambda: seen.append(_read(audiences)))
         reader.start()
@@ -182,6 +182,56 @@ def test_saved_audiences_and_their_sizes(engine: sa.Engine) -> None:
     audiences.delete("hnw")
     with pytest.raises(NotFoundError):
         audiences.get("hnw")
+
+
+@pytest.mark.mariadb
+def test_a_rebuild_does_not_block_the_writers_of_user_tags(
+    mariadb_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebuild's ids are assigned ahead, in a short transaction whose reads lock nothing:
+    a run updating and inserting rows while the rebuild reads them waits for nothing (the
+    INSERT ... SELECT inside the rebuild share-locked every row it scanned)."""
+    load_tags(mariadb_url, SHOP_TAGS)
+    engine = create_store_engine(mariadb_url)
+    rows = rows_of(50)
+    write_rows(engine, rows)
+    maintain.catch_up(engine)  # the run without a journal is taken in: a reindex remains
+    writer = create_store_engine(mariadb_url)
+    membership = store.membership
+    wrote: list[str] = []
+
+    def write_meanwhile(conn: sa.Connection, run_ids: object) -> Iterator[object]:
+        with writer.begin() as other:  # a run's batch, while the rebuild's transaction is open
+            other.exec_driver_sql("SET SESSION innodb_lock_wait_timeout = 2")
+            other.execute(
+                sa.update(user_tags).where(user_tags.c.user_id == "u00001").values(tag_ids=[102])
+            )
+            other.execute(
+                sa.insert(user_tags).values(
+                    user_id="u99999",
+                    tag_ids=[101],
+                    tag_details={},
+                    created_time=datetime.now(UTC),
+                    updated_time=datetime.now(UTC),
+                )
+            )
+        wrote.append("both")
+        yield from membership(conn, run_ids)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(maintain.store, "membership", write_meanwhile)
+    try:
+        maintain.rebuild(engine)
+        monkeypatch.setattr(maintain.store, "membership", membership)
+        assert wrote == ["both"]
+        # The rebuild read its snapshot: the writer's rows are the next run's to take in.
+        assert Audiences(engine).count(EXPRESSION).count == len(
+            brute_force(EXPRESSION, rows, NAMES)
+        )
+        maintain.rebuild(engine)
+        assert "matches user_tags" in check(engine)
+    finally:
+        writer.dispose()
+        engine.dispose()
 
 
 def test_a_saved_audience_may_be_a_bare_tag_name_even_one_made_of_digits(

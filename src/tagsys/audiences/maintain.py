@@ -67,19 +67,20 @@ def catch_up(engine: sa.Engine) -> Publication | None:
     _end_abandoned(engine)
     with transaction(engine) as conn:
         state = store.lock_state(conn)
-        if not state.built:
-            return _rebuild(conn, state, started)
-        pending = _ended(store.unapplied_runs(conn))
-        if not pending:
-            return None
-        if any(_needs_rebuild(r) for r in pending):
-            return _rebuild(conn, state, started)
-        journaled = [r.run_id for r in pending if r.journal == "on"]
-        previous = index_module.load(conn, None)
-        if _mostly_rewritten(pending, previous):
-            return _rebuild(conn, state, started, previous)
-        bitmaps, users = _apply(conn, previous, journaled)
-        return _publish(conn, state, previous, bitmaps, pending, users, False, started)
+        if state.built:
+            pending = _ended(store.unapplied_runs(conn))
+            if not pending:
+                return None
+            previous = index_module.load(conn, None)
+            if not any(_needs_rebuild(r) for r in pending) and not _mostly_rewritten(
+                pending, previous
+            ):
+                journaled = [r.run_id for r in pending if r.journal == "on"]
+                bitmaps, users = _apply(conn, previous, journaled)
+                return _publish(conn, state, previous, bitmaps, pending, users, False, started)
+    # Never built, a run that wrote without a journal, or most rows rewritten: a rebuild,
+    # whose ids are assigned ahead of its own transaction.
+    return rebuild(engine)
 
 
 def _mostly_rewritten(runs: list[RunRecord], previous: index_module.Snapshot) -> bool:
@@ -93,24 +94,29 @@ def rebuild(bind: sa.Engine | sa.Connection) -> Publication:
     """Build the whole index again from user_tags (in the caller's transaction, given one)."""
     started = time.perf_counter()
     _end_abandoned(bind)
+    ahead = isinstance(bind, sa.Engine)
+    if isinstance(bind, sa.Engine):
+        store.assign_ids_ahead(bind)
     with transaction(bind) as conn:
-        publication = _rebuild(conn, store.lock_state(conn), started)
+        publication = _rebuild(conn, store.lock_state(conn), started, ahead)
     return publication
 
 
 def _rebuild(
-    conn: sa.Connection,
-    state: store.IndexState,
-    started: float,
-    previous: index_module.Snapshot | None = None,
+    conn: sa.Connection, state: store.IndexState, started: float, assigned_ahead: bool
 ) -> Publication:
+    """Every user_tags row read again. With ids `assigned_ahead`, only the users of runs that
+    ended since get theirs here (from their journal: nobody writes an ended run's entries);
+    rows of runs still going that have none yet are left to those runs' own intake."""
     final = _ended(store.unapplied_runs(conn))
-    store.assign_ids(conn, None)
+    if assigned_ahead and not any(_needs_rebuild(r) for r in final):
+        store.assign_ids(conn, [r.run_id for r in final if r.journal == "on"])
+    else:
+        store.assign_ids(conn, None)
     members = Members.read(store.membership(conn, None))
     bitmaps = dict(members.by_tag)
     bitmaps[store.UNIVERSE] = members.present
-    if previous is None:
-        previous = index_module.load(conn, None)
+    previous = index_module.load(conn, None)
     for tag_id in previous.bitmaps:  # tags nobody holds any more
         bitmaps.setdefault(tag_id, BitMap())
     return _publish(conn, state, previous, bitmaps, final, len(members.present), True, started)

@@ -110,6 +110,9 @@ class StoreAdapter:
     DELETE_ROWS_SQL: ClassVar[str] = "DELETE FROM user_tags WHERE user_id IN ({ids})"
     JSON_HAS_SQL: ClassVar[str] = ""
     """Whether the JSON id array in column {column} holds the tag id bound as `:tag` (text)."""
+    UNLOCKED_READS_ISOLATION: ClassVar[str | None] = None
+    """An isolation level under which INSERT ... SELECT reads its source without locking it
+    (None: the database has one writer at a time anyway)."""
     RUN_FENCE_SQL: ClassVar[str] = "SELECT status FROM tag_runs WHERE run_id = ?"
     """A run's status, read so that it cannot change before the transaction ends (SQLite's
     write transactions hold the database; MySQL takes a shared lock on the record)."""
@@ -267,6 +270,7 @@ class MySQLAdapter(StoreAdapter):
     NAME = "mysql"
     MAX_CONCURRENT_WRITERS = None
     CLOCK_SQL = "SELECT UTC_TIMESTAMP(6)"
+    UNLOCKED_READS_ISOLATION = "READ COMMITTED"
     RUN_FENCE_SQL = "SELECT status FROM tag_runs WHERE run_id = %s LOCK IN SHARE MODE"
     MIGRATES_ON_FIRST_USE = False
     BEGIN_WRITE_SQL = "START TRANSACTION"
