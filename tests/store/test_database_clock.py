@@ -4,27 +4,16 @@ reads a live run as abandoned, and still fails a job or sees a run that really w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from tagsys.store import jobs, runs
-from tagsys.store.db import create_store_engine, database_now
-from tagsys.store.migrate import upgrade
+from tagsys.store.db import database_now
 
-STORES = ["sqlite_url", pytest.param("mariadb_url", marks=pytest.mark.mariadb)]
 HOST_CLOCK_MODULES = ("tagsys.store.jobs", "tagsys.store.runs", "tagsys.audiences.maintain")
-
-
-@pytest.fixture(params=STORES)
-def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
-    url = request.getfixturevalue(request.param)
-    upgrade(url)
-    engine = create_store_engine(url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ slow cannot write behind them. On SQLite and MariaDB."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -15,28 +14,13 @@ from tagsys.audiences import maintain
 from tagsys.errors import RunError, UsageError
 from tagsys.history import rollback
 from tagsys.store import repository, runs
-from tagsys.store.db import create_store_engine, database_now
-from tagsys.store.migrate import upgrade
+from tagsys.store.db import database_now
 from tagsys.store.writer import WriteRequest, write_rows
 from tagsys.tagsets import TagInfo, TagScope
 from tests.history.support import run_journal
 
 DEFS = {t: TagInfo(f"tag{t}", "c") for t in range(1, 4)}
 T1 = datetime(2026, 1, 1, 8, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite_url", pytest.param("mariadb_url", marks=pytest.mark.mariadb)])
-def url(request: pytest.FixtureRequest) -> str:
-    db_url: str = request.getfixturevalue(request.param)
-    upgrade(db_url)
-    return db_url
-
-
-@pytest.fixture
-def engine(url: str) -> Iterator[sa.Engine]:
-    engine = create_store_engine(url)
-    yield engine
-    engine.dispose()
 
 
 def start(engine: sa.Engine, run_id: str) -> None:
@@ -75,19 +59,19 @@ def rows(engine: sa.Engine) -> dict[str, list[int]]:
     return {u: r.tag_ids for u, r in repository.read_user_tags(bind=engine).items()}
 
 
-def test_an_ended_run_s_writers_commit_nothing_more(url: str, engine: sa.Engine) -> None:
+def test_an_ended_run_s_writers_commit_nothing_more(migrated_url: str, engine: sa.Engine) -> None:
     start(engine, "R")
-    write_rows(request(url, "R"), [("a", [1]), ("b", [2])])
+    write_rows(request(migrated_url, "R"), [("a", [1]), ("b", [2])])
     run = fall_silent(engine, "R")
     assert runs.end_abandoned(bind=engine, run=run)
     ended = runs.get_run(bind=engine, run_id="R")
     assert ended is not None and ended.status == "failed" and "abandoned" in (ended.error or "")
     with pytest.raises(RunError, match="run R is recorded as failed"):
-        write_rows(request(url, "R"), [("a", [2]), ("c", [1])])
+        write_rows(request(migrated_url, "R"), [("a", [2]), ("c", [1])])
     with pytest.raises(RunError, match="recorded as failed"):  # the bulk path of new rows too
-        write_rows(replace(request(url, "R"), batch_size=1000), [("d", [1])])
+        write_rows(replace(request(migrated_url, "R"), batch_size=1000), [("d", [1])])
     assert rows(engine) == {"a": [1], "b": [2]}
-    assert set(run_journal(url, "R")) == {"a", "b"}
+    assert set(run_journal(migrated_url, "R")) == {"a", "b"}
 
 
 def test_a_run_that_beat_again_is_not_ended(engine: sa.Engine) -> None:
@@ -99,18 +83,18 @@ def test_a_run_that_beat_again_is_not_ended(engine: sa.Engine) -> None:
     assert again is not None and again.effective_status() == "running"
 
 
-def test_rolling_back_an_abandoned_run_ends_it_first(url: str, engine: sa.Engine) -> None:
-    write_rows(replace(request(url, "A"), fence_run=None), [("a", [2])])
+def test_rolling_back_an_abandoned_run_ends_it_first(migrated_url: str, engine: sa.Engine) -> None:
+    write_rows(replace(request(migrated_url, "A"), fence_run=None), [("a", [2])])
     start(engine, "R")
-    write_rows(request(url, "R"), [("a", [1]), ("b", [1])])
+    write_rows(request(migrated_url, "R"), [("a", [1]), ("b", [1])])
     fall_silent(engine, "R")
     assert rollback.check_target(engine, "R", dry_run=True).status == "running"  # no change
     target = rollback.check_target(engine, "R")
     assert target.status == "failed"
     with pytest.raises(RunError, match="recorded as failed"):  # R was only slow: too late
-        write_rows(request(url, "R"), [("c", [1])])
+        write_rows(request(migrated_url, "R"), [("c", [1])])
     summary = rollback.new_summary("R", dry_run=False, as_of=date(2026, 1, 2))
-    rollback.execute(url, summary, batch_size=10, journal_on=True)
+    rollback.execute(migrated_url, summary, batch_size=10, journal_on=True)
     assert rows(engine) == {"a": [2]}
 
 
@@ -121,16 +105,16 @@ def test_a_running_run_cannot_be_rolled_back(engine: sa.Engine) -> None:
 
 
 def test_the_audience_index_ends_an_abandoned_run_before_taking_it_in(
-    url: str, engine: sa.Engine
+    migrated_url: str, engine: sa.Engine
 ) -> None:
     maintain.rebuild(engine)
     start(engine, "R")
-    write_rows(request(url, "R"), [("a", [1])])
+    write_rows(request(migrated_url, "R"), [("a", [1])])
     fall_silent(engine, "R")
     publication = maintain.catch_up(engine)
     assert publication is not None and publication.runs == ["R"]
     ended = runs.get_run(bind=engine, run_id="R")
     assert ended is not None and ended.status == "failed"
     with pytest.raises(RunError, match="recorded as failed"):
-        write_rows(request(url, "R"), [("b", [1])])
+        write_rows(request(migrated_url, "R"), [("b", [1])])
     assert maintain.pending(engine) == ([], [])
