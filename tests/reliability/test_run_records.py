@@ -203,18 +203,39 @@ def test_a_sigterm_while_the_end_is_recorded_leaves_no_running_row(sqlite_url: s
     assert record.status == "completed", record.status
 
 
-def test_the_rows_a_failed_run_wrote_are_counted_once_the_store_answers_again() -> None:
-    """A run often fails because the store went away (a restart): the count is retried like
-    the final record instead of being recorded as unknown."""
-    from tagsys.engine.recorder import _count_or_none
+def test_the_rows_a_failed_run_wrote_are_counted_once_the_store_answers_again(
+    sqlite_url: str,
+) -> None:
+    """A run often fails because the store went away (a restart): the end and its count are
+    retried together instead of the count being recorded as unknown."""
+    from tagsys.engine.plan import RunRequest
+    from tagsys.engine.recorder import RunRecorder
+    from tagsys.engine.run import new_summary
     from tagsys.errors import StoreError
+    from tagsys.store.writer import WriteRequest, dispose_engines, write_rows
+    from tagsys.tagsets import TagInfo, TagScope
 
-    answers: list[int | StoreError] = [StoreError("gone"), StoreError("still gone"), 7]
+    upgrade(sqlite_url)
+    summary = new_summary(RunRequest(mode="task-all", as_of=date(2024, 1, 1)))
+    recorder = RunRecorder(sqlite_url, heartbeat_seconds=60, journal=True)
+    recorder.start(summary)
+    summary.written_at = datetime(2024, 1, 1, 8, tzinfo=UTC)
+    scope, defs = TagScope(frozenset({1})), {1: TagInfo("t1", "c")}
+    request = WriteRequest(
+        sqlite_url, scope, defs, summary.written_at, run_id=summary.run_id, fence_run=summary.run_id
+    )
+    write_rows(request, [(f"u{i}", [1]) for i in range(7)])
+    dispose_engines()
+    failures = [2]
 
-    def count() -> int:
-        answer = answers.pop(0)
-        if isinstance(answer, StoreError):
-            raise answer
-        return answer
+    def store_away(conn, cursor, statement, parameters, context, executemany) -> None:
+        if "count(" in statement.lower() and failures[0]:
+            failures[0] -= 1
+            raise sa.exc.OperationalError(statement, parameters, Exception("gone"))
 
-    assert _count_or_none(count) == 7 and not answers
+    sa.event.listen(recorder.engine, "before_cursor_execute", store_away)
+    recorder.fail(summary, StoreError("the store went away"))
+
+    [record] = _runs(sqlite_url)
+    assert failures == [0]
+    assert (record.status, record.rows_written) == ("failed", 7)

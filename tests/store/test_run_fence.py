@@ -4,8 +4,11 @@ slow cannot write behind them. On SQLite and MariaDB."""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -13,7 +16,7 @@ import sqlalchemy as sa
 from tagsys.audiences import maintain
 from tagsys.errors import RunError, UsageError
 from tagsys.history import rollback
-from tagsys.store import repository, runs
+from tagsys.store import journal, repository, runs, writer
 from tagsys.store.db import database_now
 from tagsys.store.writer import WriteRequest, write_rows
 from tagsys.tagsets import TagInfo, TagScope
@@ -118,3 +121,48 @@ def test_the_audience_index_ends_an_abandoned_run_before_taking_it_in(
     with pytest.raises(RunError, match="recorded as failed"):
         write_rows(request(migrated_url, "R"), [("b", [1])])
     assert maintain.pending(engine) == ([], [])
+
+
+def test_a_stopped_run_counts_the_batches_its_end_waited_for(
+    migrated_url: str, engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch past its fence when the run fails commits before the end is recorded; the
+    rows_written recorded with the end includes it (it was counted before, and missed it)."""
+    start(engine, "R")
+    write_rows(request(migrated_url, "R"), [("a", [1])])
+    fenced, release = threading.Event(), threading.Event()
+    fence = writer.check_fence
+
+    def held_fence(cursor: Any, adapter: Any, run_id: str | None) -> None:
+        fence(cursor, adapter, run_id)
+        fenced.set()
+        assert release.wait(30)
+
+    monkeypatch.setattr(writer, "check_fence", held_fence)
+    late = threading.Thread(target=write_rows, args=(request(migrated_url, "R"), [("b", [2])]))
+    late.start()
+    assert fenced.wait(30)
+
+    def count(conn: sa.Connection) -> int:
+        return journal.count_entries(bind=conn, run_id="R")
+
+    ending = threading.Thread(
+        target=runs.finish_counted,
+        kwargs={
+            "engine": engine,
+            "run_id": "R",
+            "status": "failed",
+            "summary": None,
+            "error": "boom",
+            "count_written": count,
+        },
+    )
+    ending.start()
+    time.sleep(0.5)  # the end waits for the fenced batch's commit
+    release.set()
+    late.join(30)
+    ending.join(30)
+    ended = runs.get_run(bind=engine, run_id="R")
+    assert ended is not None and ended.status == "failed"
+    assert rows(engine) == {"a": [1], "b": [2]}
+    assert ended.rows_written == 2 == len(run_journal(migrated_url, "R"))

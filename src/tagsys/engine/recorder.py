@@ -13,7 +13,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
 import sqlalchemy as sa
@@ -21,7 +20,7 @@ import sqlalchemy as sa
 from tagsys.errors import RunCancelled, StoreError, TagSysError
 from tagsys.stopping import shielded, stop_requested
 from tagsys.store import journal, runs
-from tagsys.store.db import create_store_engine, transaction
+from tagsys.store.db import create_store_engine
 from tagsys.store.schema import user_tags
 
 if TYPE_CHECKING:
@@ -88,14 +87,12 @@ class RunRecorder:
         summary.error = message
         summary.final_status = status
         with shielded():
-            self._close(status, summary, error=message, rows_written=self._rows_written(summary))
+            self._close_counted(status, summary, error=message)
 
     def _close(
         self, status: str, summary: RunSummary, *, error: str | None, rows_written: int | None
     ) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._stop_beating()
         try:
             if self.run_id is not None:
                 _retry(
@@ -111,14 +108,61 @@ class RunRecorder:
         finally:
             self.engine.dispose()
 
-    def _rows_written(self, summary: RunSummary) -> int | None:
-        """Rows the run committed before it stopped: its journal entries (deleted rows
-        included), or without a journal the rows that carry its write time."""
+    def _close_counted(self, status: str, summary: RunSummary, *, error: str | None) -> None:
+        """End a run that stopped midway, recording the rows it committed: its journal entries
+        (deleted rows included), or without a journal the rows that carry its write time.
+        Counted after the end is recorded, which its writers' last batches wait for."""
         if summary.dry_run or summary.written_at is None:
-            return 0
-        if self.journal:
-            return _count_journaled(self.engine, summary.run_id)
-        return _count_stamped(self.engine, summary.written_at)
+            self._close(status, summary, error=error, rows_written=0)
+            return
+        stamp = summary.written_at
+        run_id = summary.run_id
+
+        def count(conn: sa.Connection) -> int:
+            if self.journal:
+                return journal.count_entries(bind=conn, run_id=run_id)
+            query = sa.select(sa.func.count()).where(user_tags.c.updated_time == stamp)
+            return int(conn.execute(query).scalar() or 0)
+
+        self._stop_beating()
+        try:
+            if self.run_id is not None:
+                self._finish_counted(status, summary, error, count)
+        finally:
+            self.engine.dispose()
+
+    def _finish_counted(
+        self,
+        status: str,
+        summary: RunSummary,
+        error: str | None,
+        count: Callable[[sa.Connection], int],
+    ) -> None:
+        run_id, recorded = summary.run_id, summary.to_dict()
+        try:
+            _retry(
+                lambda: runs.finish_counted(
+                    engine=self.engine,
+                    run_id=run_id,
+                    status=status,
+                    summary=recorded,
+                    error=error,
+                    count_written=count,
+                )
+            )
+        except StoreError:
+            log.warning("could not count the rows written before the failure; recording it")
+            _retry(
+                lambda: runs.finish_run(
+                    bind=self.engine, run_id=run_id, status=status, summary=recorded, error=error
+                ),
+                seconds=5.0,
+            )
+
+    def _stop_beating(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
     def _beat(self) -> None:
         while not self._stop.wait(self.heartbeat_seconds):
@@ -128,30 +172,6 @@ class RunRecorder:
                     return
             except Exception as exc:  # a missed beat is not the run's failure
                 log.warning("heartbeat of run %s failed: %s", self.run_id, exc)
-
-
-def _count_stamped(engine: sa.Engine, stamp: datetime) -> int | None:
-    query = sa.select(sa.func.count()).where(user_tags.c.updated_time == stamp)
-
-    def count() -> int:
-        with transaction(engine) as conn:
-            return int(conn.execute(query).scalar() or 0)
-
-    return _count_or_none(count)
-
-
-def _count_journaled(engine: sa.Engine, run_id: str) -> int | None:
-    return _count_or_none(lambda: journal.count_entries(bind=engine, run_id=run_id))
-
-
-def _count_or_none(count: Callable[[], int]) -> int | None:
-    """The count, retried like the final record (a run often fails because the store went
-    away, and the count is asked for at once); None if the store stays away."""
-    try:
-        return _retry(count)
-    except StoreError as exc:
-        log.warning("could not count the rows written before the failure: %s", exc)
-        return None
 
 
 def _retry(fn: Callable[[], T], seconds: float = FINISH_RETRY_SECONDS) -> T:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from tagsys.errors import StoreError
 from tagsys.store.adapters import as_text, packed_csv
-from tagsys.store.db import Bind, begun, connect, engine_adapter, transaction
+from tagsys.store.db import Bind, engine_adapter, transaction, unlocked_reads_transaction
 from tagsys.store.runs import RunRecord, read_runs
 from tagsys.store.schema import (
     audience_bitmaps,
@@ -149,13 +149,9 @@ def assign_ids_ahead(engine: sa.Engine) -> None:
     run `assign_ids(conn, None)` in its own long transaction, where the INSERT ... SELECT
     would share-lock every user_tags row until the rebuild commits, holding up every run
     writing meanwhile."""
-    level = engine_adapter(engine).UNLOCKED_READS_ISOLATION
-    with connect(engine) as conn:
-        if level is not None:
-            conn.execution_options(isolation_level=level)
-        with begun(conn):
-            lock_state(conn)
-            _insert_missing(conn, user_tags, None)
+    with unlocked_reads_transaction(engine) as conn:
+        lock_state(conn)
+        _insert_missing(conn, user_tags, None)
 
 
 def _insert_missing(conn: sa.Connection, source: sa.Table, run_id: str | None) -> None:

@@ -144,6 +144,18 @@ def transaction(bind: Bind) -> Iterator[sa.Connection]:
 
 
 @contextmanager
+def unlocked_reads_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A transaction whose plain reads lock nothing and each see what is committed when they
+    run (READ COMMITTED on MySQL; SQLite's one writer makes its default equivalent)."""
+    level = engine_adapter(engine).UNLOCKED_READS_ISOLATION
+    with connect(engine) as conn:
+        if level is not None:
+            conn.execution_options(isolation_level=level)
+        with begun(conn):
+            yield conn
+
+
+@contextmanager
 def serialized_transaction(engine: sa.Engine, purpose: str, busy: str) -> Iterator[sa.Connection]:
     """A transaction begun once this database's `purpose` lock is held, for a check-then-write
     that must not interleave with another (see `StoreAdapter.database_lock`; `busy`: the

@@ -3,6 +3,7 @@ finished once. A `running` row whose heartbeat stopped is read as `abandoned`.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -10,7 +11,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from tagsys.errors import StoreError
-from tagsys.store.db import Bind, database_now, newest_first, transaction
+from tagsys.store.db import (
+    Bind,
+    database_now,
+    newest_first,
+    transaction,
+    unlocked_reads_transaction,
+)
 from tagsys.store.schema import RUN_STATUSES, tag_runs
 
 FINAL_RUN_STATUSES = frozenset({"completed", "failed", "cancelled"})
@@ -124,15 +131,39 @@ def finish_run(
     rows_written: int | None = None,
 ) -> None:
     """Move a running run to its final status, once."""
-    if status not in FINAL_RUN_STATUSES:
-        raise StoreError(
-            f"run status {status!r} is not final: use one of {sorted(FINAL_RUN_STATUSES)}"
-        )
     values = {"status": status, "summary": summary, "error": error, "rows_written": rows_written}
-    stmt = sa.update(tag_runs).where(tag_runs.c.run_id == run_id, tag_runs.c.status == "running")
     with transaction(bind) as conn:
-        now = database_now(conn)
-        conn.execute(stmt.values(**values, finished_at=now, heartbeat_at=now))
+        _end(conn, run_id, values)
+
+
+def finish_counted(
+    *,
+    engine: sa.Engine,
+    run_id: str,
+    status: str,
+    summary: dict[str, Any] | None,
+    error: str | None,
+    count_written: Callable[[sa.Connection], int],
+) -> None:
+    """Move a running run that stopped midway to its final status, with `rows_written` counted
+    once the end is recorded. Ending the run waits for its writers' batches that passed their
+    fence (`tagsys.store.writer.check_fence`) to commit and refuses all later ones, and the
+    count reads what is committed then: it is exactly what the run left behind."""
+    values = {"status": status, "summary": summary, "error": error}
+    with unlocked_reads_transaction(engine) as conn:
+        if _end(conn, run_id, values):
+            written = sa.update(tag_runs).where(tag_runs.c.run_id == run_id)
+            conn.execute(written.values(rows_written=count_written(conn)))
+
+
+def _end(conn: sa.Connection, run_id: str, values: dict[str, Any]) -> bool:
+    if values["status"] not in FINAL_RUN_STATUSES:
+        raise StoreError(
+            f"run status {values['status']!r} is not final: use one of {sorted(FINAL_RUN_STATUSES)}"
+        )
+    stmt = sa.update(tag_runs).where(tag_runs.c.run_id == run_id, tag_runs.c.status == "running")
+    now = database_now(conn)
+    return bool(conn.execute(stmt.values(**values, finished_at=now, heartbeat_at=now)).rowcount)
 
 
 def end_abandoned(*, bind: Bind, run: RunRecord) -> bool:
