@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -27,11 +28,15 @@ from tagsys.errors import (
     TagSysError,
     UsageError,
 )
+from tagsys.history.retention import PruneResult, prune
 from tagsys.store import audiences as store
-from tagsys.store import repository
+from tagsys.store import repository, runs
 from tagsys.store.db import create_store_engine, transaction
 from tagsys.store.runs import RunRecord, insert_run
 from tagsys.store.schema import tag_runs, user_tags
+from tagsys.store.writer import WriteRequest, dispose_engines
+from tagsys.store.writer import write_rows as write_rows_of_a_run
+from tagsys.tagsets import TagInfo, TagScope
 from tests.audiences.support import brute_force, expressions
 from tests.engine.lakes import SHOP_TAGS, load_tags
 
@@ -493,3 +498,64 @@ def test_a_service_builds_the_index_of_a_store_that_has_rows_but_no_runs(
             brute_force(EXPRESSION, rows, NAMES)
         )
     engine.dispose()
+
+
+@pytest.mark.mariadb
+def test_a_prune_waits_for_the_rebuild_that_reads_a_run_s_journal(
+    mariadb_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that ends after a rebuild assigned its ids ahead gets its new users' ids from
+    its journal inside the rebuild: a `prune-journal --days 0` meanwhile waits for the rebuild
+    instead of deleting the entries under it (which left those users out of the index)."""
+    load_tags(mariadb_url, SHOP_TAGS)
+    engine = create_store_engine(mariadb_url)
+    rows = rows_of(50)
+    write_rows(engine, rows)
+    maintain.catch_up(engine)
+    ahead, assign = store.assign_ids_ahead, store.assign_ids
+    pruned: list[PruneResult] = []
+
+    def a_run_ends_after(bind: sa.Engine) -> None:
+        ahead(bind)
+        runs.start_run(
+            bind=bind,
+            run_id="R",
+            mode="task-users",
+            as_of=date(2024, 6, 30),
+            host="h",
+            pid=1,
+            heartbeat_seconds=10,
+            journal="on",
+        )
+        defs = {t: TagInfo(name, "c") for t, (name, _, _) in SHOP_TAGS.items()}
+        request = WriteRequest(
+            mariadb_url, TagScope(frozenset({101})), defs, datetime.now(UTC), run_id="R"
+        )
+        write_rows_of_a_run(request, [("u99999", [101])])
+        runs.finish_run(bind=bind, run_id="R", status="completed", rows_written=1)
+
+    def prune_meanwhile(conn: sa.Connection, run_ids: list[str] | None) -> None:
+        pruning = threading.Thread(target=lambda: pruned.append(prune(engine, days=0)))
+        pruning.start()
+        pruning.join(3)  # it finished here before: the journal was gone
+        assign(conn, run_ids)
+
+    monkeypatch.setattr(maintain.store, "assign_ids_ahead", a_run_ends_after)
+    monkeypatch.setattr(maintain.store, "assign_ids", prune_meanwhile)
+    try:
+        publication = maintain.rebuild(engine)
+        monkeypatch.undo()
+        assert publication.runs[-1] == "R"
+        rows["u99999"] = {101}
+        assert Audiences(engine).count({"or": [101]}).count == len(
+            brute_force({"or": [101]}, rows, NAMES)
+        )
+        assert "matches user_tags" in check(engine)
+        for _ in range(100):
+            if pruned:
+                break
+            time.sleep(0.1)
+        assert pruned and pruned[0].entries == 1  # the prune went on once the rebuild committed
+    finally:
+        dispose_engines()
+        engine.dispose()

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tagsys.store.adapters import StoreAdapter, chunks
+from tagsys.store.audiences import lock_state
 from tagsys.store.db import Bind, engine_adapter, transaction
 from tagsys.store.runs import RunRecord, read_runs
 from tagsys.store.schema import tag_runs, user_tags, user_tags_journal
@@ -186,8 +187,11 @@ def prune_run(*, bind: sa.Engine, run_id: str, chunk: int = 5000) -> int:
     """Mark one run's journal pruned, then delete its entries (a chunk per transaction).
     Marked first, a run is never rolled back from part of its journal: a rollback that has
     begun stops at its next page (`tagsys.history.rollback`), and a prune that stops midway
-    leaves the rest to the next prune. Returns the entries deleted."""
+    leaves the rest to the next prune. The mark waits for the audience index's lock: an index
+    maintenance that read the run as journaled assigns ids from its entries before they go.
+    Returns the entries deleted."""
     with transaction(bind) as conn:
+        lock_state(conn)
         conn.execute(
             sa.update(tag_runs).where(tag_runs.c.run_id == run_id).values(journal="pruned")
         )
