@@ -100,6 +100,31 @@ def record_run(engine: sa.Engine, rows_written: int | None, journal: str) -> Run
     return run
 
 
+def journaled_run(
+    engine: sa.Engine, run_id: str, written: dict[str, set[int]], *, end: bool = True
+) -> None:
+    """A task-users run with a journal that writes `written` (every tag in scope) and, with
+    `end`, is recorded completed."""
+    runs.start_run(
+        bind=engine,
+        run_id=run_id,
+        mode="task-users",
+        as_of=date(2024, 6, 30),
+        host="h",
+        pid=1,
+        heartbeat_seconds=60,
+        journal="on",
+    )
+    defs = {t: TagInfo(name, "c") for t, (name, _, _) in SHOP_TAGS.items()}
+    url = engine.url.render_as_string(hide_password=False)
+    request = WriteRequest(
+        url, TagScope(frozenset(SHOP_TAGS)), defs, datetime.now(UTC), run_id=run_id
+    )
+    write_rows_of_a_run(request, [(u, sorted(t)) for u, t in written.items()])
+    if end:
+        runs.finish_run(bind=engine, run_id=run_id, status="completed", rows_written=len(written))
+
+
 def test_a_run_without_journal_rebuilds_and_counts_match(engine: sa.Engine) -> None:
     rows = rows_of(300)
     assert "user_tags is empty" in check(engine)
@@ -517,22 +542,7 @@ def test_a_prune_waits_for_the_rebuild_that_reads_a_run_s_journal(
 
     def a_run_ends_after(bind: sa.Engine) -> None:
         ahead(bind)
-        runs.start_run(
-            bind=bind,
-            run_id="R",
-            mode="task-users",
-            as_of=date(2024, 6, 30),
-            host="h",
-            pid=1,
-            heartbeat_seconds=10,
-            journal="on",
-        )
-        defs = {t: TagInfo(name, "c") for t, (name, _, _) in SHOP_TAGS.items()}
-        request = WriteRequest(
-            mariadb_url, TagScope(frozenset({101})), defs, datetime.now(UTC), run_id="R"
-        )
-        write_rows_of_a_run(request, [("u99999", [101])])
-        runs.finish_run(bind=bind, run_id="R", status="completed", rows_written=1)
+        journaled_run(bind, "R", {"u99999": {101}})
 
     def prune_meanwhile(conn: sa.Connection, run_ids: list[str] | None) -> None:
         pruning = threading.Thread(target=lambda: pruned.append(prune(engine, days=0)))
@@ -559,3 +569,35 @@ def test_a_prune_waits_for_the_rebuild_that_reads_a_run_s_journal(
     finally:
         dispose_engines()
         engine.dispose()
+
+
+def test_readers_never_see_part_of_a_run_still_going(engine: sa.Engine) -> None:
+    """A run's committed batches are not published before it ends, even when another run's
+    intake or a rebuild re-reads those users; once it ends its intake publishes them."""
+    rows = rows_of(40)
+    write_rows(engine, rows)
+    maintain.catch_up(engine)
+    published = dict(rows)
+
+    def index_shows(expected: dict[str, set[int]]) -> None:
+        for expression in ({"or": [101]}, {"not": 102}, EXPRESSION):
+            assert Audiences(engine).count(expression).count == len(
+                brute_force(expression, expected, NAMES)
+            ), expression
+
+    going = {"u00001": {101, 102}, "u00002": set(), "u77777": {101}}  # update, delete, insert
+    journaled_run(engine, "A", going, end=False)
+    done = {"u00003": {101}, "u00001": {102}}  # u00001 is A's too: held as before A
+    journaled_run(engine, "B", done)
+    maintain.catch_up(engine)
+    index_shows({**published, "u00003": {101}})
+    maintain.rebuild(engine)  # a reindex re-reads every row, A's included
+    index_shows({**published, "u00003": {101}})
+
+    runs.finish_run(bind=engine, run_id="A", status="completed", rows_written=3)
+    maintain.catch_up(engine)
+    now = {u: set(r.tag_ids) for u, r in repository.read_user_tags(bind=engine).items()}
+    assert now["u77777"] == {101} and not now.get("u00002")
+    index_shows(now)
+    assert "matches user_tags" in check(engine)
+    dispose_engines()

@@ -68,7 +68,8 @@ def catch_up(engine: sa.Engine) -> Publication | None:
     with transaction(engine) as conn:
         state = store.lock_state(conn)
         if state.built:
-            pending = _ended(store.unapplied_runs(conn))
+            unapplied = store.unapplied_runs(conn)
+            pending = _ended(unapplied)
             if not pending:
                 return None
             previous = index_module.load(conn, None)
@@ -77,6 +78,7 @@ def catch_up(engine: sa.Engine) -> Publication | None:
             ):
                 journaled = [r.run_id for r in pending if r.journal == "on"]
                 bitmaps, users = _apply(conn, previous, journaled)
+                bitmaps = _hold_unfinished(conn, previous, bitmaps, unapplied)
                 return _publish(conn, state, previous, bitmaps, pending, users, False, started)
     # Never built, a run that wrote without a journal, or most rows rewritten: a rebuild,
     # whose ids are assigned ahead of its own transaction.
@@ -108,7 +110,8 @@ def _rebuild(
     """Every user_tags row read again. With ids `assigned_ahead`, only the users of runs that
     ended since get theirs here (from their journal: nobody writes an ended run's entries);
     rows of runs still going that have none yet are left to those runs' own intake."""
-    final = _ended(store.unapplied_runs(conn))
+    unapplied = store.unapplied_runs(conn)
+    final = _ended(unapplied)
     if assigned_ahead and not any(_needs_rebuild(r) for r in final):
         store.assign_ids(conn, [r.run_id for r in final if r.journal == "on"])
     else:
@@ -119,7 +122,46 @@ def _rebuild(
     previous = index_module.load(conn, None)
     for tag_id in previous.bitmaps:  # tags nobody holds any more
         bitmaps.setdefault(tag_id, BitMap())
+    bitmaps = _hold_unfinished(conn, previous, bitmaps, unapplied)
     return _publish(conn, state, previous, bitmaps, final, len(members.present), True, started)
+
+
+def _hold_unfinished(
+    conn: sa.Connection,
+    previous: index_module.Snapshot,
+    bitmaps: dict[int, BitMap],
+    unapplied: list[RunRecord],
+) -> dict[int, BitMap]:
+    """`bitmaps` (changed tags over `previous`) with every user a still running run has
+    written put back as it was before that run wrote it: readers never see part of a run
+    (its own intake, once it ends, publishes those users as they are then). A user written
+    by several running runs is held as the first-started one found it."""
+    held = _before_running(conn, [r for r in unapplied if r.status == "running"])
+    if not held.touched:
+        return bitmaps
+    result = dict(bitmaps)
+    for tag_id in set(previous.bitmaps) | set(bitmaps) | set(held.by_tag) | {store.UNIVERSE}:
+        current = bitmaps[tag_id] if tag_id in bitmaps else previous.members(tag_id)
+        before = held.present if tag_id == store.UNIVERSE else held.by_tag.get(tag_id, EMPTY)
+        kept = (current - held.touched) | before
+        if tag_id in bitmaps or kept != current:
+            result[tag_id] = kept
+    return result
+
+
+def _before_running(conn: sa.Connection, running: list[RunRecord]) -> Members:
+    """The users the running runs journaled, with their rows before the first of them."""
+    touched, present, by_tag = BitMap(), BitMap(), dict[int, BitMap]()
+    for run in running:  # oldest first
+        if run.journal != "on":
+            continue  # written without a journal: which users is not known
+        part = Members.read(store.before_images(conn, run.run_id))
+        new = part.touched - touched
+        touched |= new
+        present |= part.present & new
+        for tag_id, users in part.by_tag.items():
+            by_tag[tag_id] = by_tag.get(tag_id, BitMap()) | (users & new)
+    return Members(touched, present, by_tag)
 
 
 def _apply(

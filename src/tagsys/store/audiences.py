@@ -216,16 +216,26 @@ def _row_chunks(reader: _Plain, low: int, high: int) -> Iterator[pa.Table]:
     yield from _row_chunks(reader, middle + 1, high)
 
 
-def _run_chunks(reader: _Plain, run_id: str) -> Iterator[pa.Table]:
-    """The users one run journaled, MEMBERSHIP_CHUNK at a time (the journal's key order)."""
+def before_images(conn: sa.Connection, run_id: str) -> Iterator[pa.Table]:
+    """(dense id, tag_ids before the run wrote it) of every user the run journaled (null
+    tag_ids: no row before it), in chunks like `membership`."""
+    reader = _Packed(conn) if conn.dialect.name in ("mysql", "mariadb") else _Plain(conn)
+    yield from _run_chunks(reader, run_id, before=True)
+
+
+def _run_chunks(reader: _Plain, run_id: str, before: bool = False) -> Iterator[pa.Table]:
+    """The users one run journaled, MEMBERSHIP_CHUNK at a time (the journal's key order),
+    with their current tag_ids or (`before`) those before the run wrote them."""
     after: object = None
     size = MEMBERSHIP_CHUNK
+    selected = "user_id AS k, before_ids AS tag_ids" if before else "user_id AS k"
+    current = "" if before else " LEFT JOIN user_tags t ON t.user_id = j.k"
     while True:
         keyset = " AND user_id > :after" if after is not None else ""
         source = (
-            f"(SELECT user_id AS k FROM user_tags_journal WHERE run_id = :run_id{keyset}"
+            f"(SELECT {selected} FROM user_tags_journal WHERE run_id = :run_id{keyset}"
             f" ORDER BY user_id LIMIT {int(size)}) j"
-            " LEFT JOIN user_index u ON u.user_id = j.k LEFT JOIN user_tags t ON t.user_id = j.k"
+            f" LEFT JOIN user_index u ON u.user_id = j.k{current}"
         )
         chunk = reader.read(source, {"run_id": run_id, "after": after}, "j.k")
         if chunk.rows is None:
