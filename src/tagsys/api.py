@@ -453,6 +453,19 @@ class TagSystemAPI:
         """The size of an audience expression: `{"and": [3, {"not": "new user"}]}`."""
         return self.audiences.count(expression)
 
+    def refresh_index(self) -> Publication | None:
+        """Take in finished runs the audience index does not hold yet (a run whose process
+        died before its maintenance, a run of another process) before answering from it;
+        None when it is current or turned off (`TAGSYS_AUDIENCE_INDEX=false`)."""
+        from tagsys.audiences.maintain import refresh
+
+        if not self.settings.audience_index:
+            return None
+        publication = refresh(self.audiences.engine)
+        if publication is not None:
+            log.info("%s", publication.render())
+        return publication
+
     def reindex(self) -> Publication:
         """Rebuild the audience index from user_tags and publish it."""
         from tagsys.audiences.maintain import rebuild

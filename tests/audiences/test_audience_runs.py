@@ -134,3 +134,22 @@ def test_cli_counts_samples_exports_and_reindexes(
     assert "$.and[1]: unknown tag id 999" in capsys.readouterr().err
     assert main([*base, "reindex"]) == 0
     assert "rebuilt from user_tags" in capsys.readouterr().out
+
+
+def test_cli_answers_take_in_a_run_whose_process_died_before_its_maintenance(
+    sqlite_url: str, shop_lake: Path, make_api: MakeApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    load_tags(sqlite_url, SHOP_TAGS)
+    _run(make_api(sqlite_url, shop_lake), "task-all")
+    load_tags(sqlite_url, {103: ("not vip", "people", EVERYONE_OVER_20)})
+    expression = {"and": ["big spender", {"not": 103}]}
+    before = len(brute_force(expression, table(sqlite_url), NAMES))
+    # A run whose process stopped after recording its end, before taking it in:
+    _run(make_api(sqlite_url, shop_lake, audience_index=False), "task-all")
+    want = brute_force(expression, table(sqlite_url), NAMES)
+    assert len(want) != before
+    base = ["--db-url", sqlite_url, "--lake-uri", str(shop_lake), "--mode"]
+
+    assert main([*base, "audience", "--expr", json.dumps(expression), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == len(want)
+    assert store.read_state(bind=make_api(sqlite_url, shop_lake).audiences.engine).generation == 2

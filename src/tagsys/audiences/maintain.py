@@ -85,6 +85,15 @@ def catch_up(engine: sa.Engine) -> Publication | None:
     return rebuild(engine)
 
 
+def refresh(engine: sa.Engine) -> Publication | None:
+    """`catch_up` when a finished run was not taken in (its process died before its
+    maintenance, or it ran elsewhere) or the index was never built (an adopted store); else
+    only two small reads."""
+    if pending(engine)[0] or not store.read_state(bind=engine).built:
+        return catch_up(engine)
+    return None
+
+
 def _mostly_rewritten(runs: list[RunRecord], previous: index_module.Snapshot) -> bool:
     """Whether the runs wrote more rows than half the users the index holds: reading every
     row in id order (a rebuild) is then cheaper than looking each journaled user up."""

@@ -84,14 +84,7 @@ class ServiceContext:
         if not self.settings.audience_index or now - self._index_checked < INDEX_CHECK_SECONDS:
             return
         self._index_checked = now
-        from tagsys.audiences.maintain import catch_up, pending
-        from tagsys.store.audiences import read_state
-
-        engine = self.api.audiences.engine
-        if pending(engine)[0] or not read_state(bind=engine).built:  # e.g. an adopted store
-            publication = catch_up(engine)
-            if publication is not None:
-                log.info("%s", publication.render())
+        self.api.refresh_index()
 
     def _store_figures(self) -> tuple[dict[str, int], dict[int, tuple[str, int]]]:
         jobs = store_jobs.count_jobs_by_status(bind=self.engine)
