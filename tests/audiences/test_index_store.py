@@ -101,10 +101,28 @@ def record_run(engine: sa.Engine, rows_written: int | None, journal: str) -> Run
 
 
 def journaled_run(
-    engine: sa.Engine, run_id: str, written: dict[str, set[int]], *, end: bool = True
+    engine: sa.Engine,
+    run_id: str,
+    written: dict[str, set[int]],
+    *,
+    end: bool = True,
+    started: bool = False,
 ) -> None:
-    """A task-users run with a journal that writes `written` (every tag in scope) and, with
-    `end`, is recorded completed."""
+    """A task-users run with a journal (recorded now unless `started`) that writes `written`
+    (every tag in scope) and, with `end`, is recorded completed."""
+    if not started:
+        start_journaled(engine, run_id)
+    defs = {t: TagInfo(name, "c") for t, (name, _, _) in SHOP_TAGS.items()}
+    url = engine.url.render_as_string(hide_password=False)
+    request = WriteRequest(
+        url, TagScope(frozenset(SHOP_TAGS)), defs, datetime.now(UTC), run_id=run_id
+    )
+    write_rows_of_a_run(request, [(u, sorted(t)) for u, t in written.items()])
+    if end:
+        runs.finish_run(bind=engine, run_id=run_id, status="completed", rows_written=len(written))
+
+
+def start_journaled(engine: sa.Engine, run_id: str) -> None:
     runs.start_run(
         bind=engine,
         run_id=run_id,
@@ -115,14 +133,6 @@ def journaled_run(
         heartbeat_seconds=60,
         journal="on",
     )
-    defs = {t: TagInfo(name, "c") for t, (name, _, _) in SHOP_TAGS.items()}
-    url = engine.url.render_as_string(hide_password=False)
-    request = WriteRequest(
-        url, TagScope(frozenset(SHOP_TAGS)), defs, datetime.now(UTC), run_id=run_id
-    )
-    write_rows_of_a_run(request, [(u, sorted(t)) for u, t in written.items()])
-    if end:
-        runs.finish_run(bind=engine, run_id=run_id, status="completed", rows_written=len(written))
 
 
 def test_a_run_without_journal_rebuilds_and_counts_match(engine: sa.Engine) -> None:
@@ -601,3 +611,58 @@ def test_readers_never_see_part_of_a_run_still_going(engine: sa.Engine) -> None:
     index_shows(now)
     assert "matches user_tags" in check(engine)
     dispose_engines()
+
+
+def test_a_user_two_running_runs_wrote_is_held_as_the_first_writer_found_it(
+    engine: sa.Engine,
+) -> None:
+    """Run A started first but C wrote u first: u is held as it was before C (A's journal
+    has C's write as its before image)."""
+    rows = rows_of(20)
+    write_rows(engine, rows)
+    maintain.catch_up(engine)
+    start_journaled(engine, "A")
+    time.sleep(0.01)  # the runs' write times differ
+    journaled_run(engine, "C", {"u00001": {103}}, end=False)
+    time.sleep(0.01)
+    journaled_run(engine, "A", {"u00001": {104}, "u00002": {104}}, end=False, started=True)
+    journaled_run(engine, "B", {"u00001": {105}, "u00003": {105}})
+    for publish in (maintain.catch_up, maintain.rebuild):
+        publish(engine)
+        for tag_id in (101, 102, 103, 104, 105):
+            expected = brute_force({"or": [tag_id]}, {**rows, "u00003": {105}}, NAMES)
+            assert Audiences(engine).count({"or": [tag_id]}).count == len(expected), tag_id
+    for run_id in ("A", "C"):
+        runs.finish_run(bind=engine, run_id=run_id, status="completed", rows_written=2)
+    maintain.catch_up(engine)
+    assert "matches user_tags" in check(engine)
+    dispose_engines()
+
+
+@pytest.mark.mariadb
+def test_a_prune_waits_out_a_maintenance_longer_than_one_lock_wait(mariadb_url: str) -> None:
+    load_tags(mariadb_url, SHOP_TAGS)
+    engine = create_store_engine(mariadb_url)
+    write_rows(engine, rows_of(5))
+    maintain.catch_up(engine)
+    journaled_run(engine, "R", {"u00001": {101}})
+    impatient = create_store_engine(mariadb_url)
+    sa.event.listen(
+        impatient,
+        "connect",
+        lambda dbapi, _: dbapi.cursor().execute("SET SESSION innodb_lock_wait_timeout = 1"),
+    )
+    pruned: list[PruneResult] = []
+    try:
+        with engine.connect() as holder, holder.begin():
+            store.lock_state(holder)  # a maintenance holding the index's lock for 3 s
+            pruning = threading.Thread(target=lambda: pruned.append(prune(impatient, days=0)))
+            pruning.start()
+            time.sleep(3)
+            assert not pruned
+        pruning.join(30)
+        assert pruned and pruned[0].runs == 1 and pruned[0].entries == 1
+    finally:
+        dispose_engines()
+        impatient.dispose()
+        engine.dispose()

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from tagsys.audiences import maintain
 from tagsys.errors import RunError, UsageError
-from tagsys.history import rollback
+from tagsys.history import retention, rollback
 from tagsys.store import journal, repository, runs, writer
 from tagsys.store.db import database_now
 from tagsys.store.writer import WriteRequest, write_rows
@@ -166,3 +166,23 @@ def test_a_stopped_run_counts_the_batches_its_end_waited_for(
     assert ended is not None and ended.status == "failed"
     assert rows(engine) == {"a": [1], "b": [2]}
     assert ended.rows_written == 2 == len(run_journal(migrated_url, "R"))
+
+
+def test_a_prune_ends_an_abandoned_run_before_deleting_its_journal(
+    migrated_url: str, engine: sa.Engine
+) -> None:
+    start(engine, "R")
+    write_rows(request(migrated_url, "R"), [("a", [1])])
+    fall_silent(engine, "R")
+    assert retention.prune(engine, days=0).runs == 1
+    ended = runs.get_run(bind=engine, run_id="R")
+    assert ended is not None and (ended.status, ended.journal) == ("failed", "pruned")
+    with pytest.raises(RunError, match="recorded as failed"):  # nothing unjournaled after it
+        write_rows(request(migrated_url, "R"), [("b", [1])])
+
+
+def test_a_prune_leaves_a_live_run_alone(engine: sa.Engine) -> None:
+    start(engine, "R")
+    assert retention.prune(engine, days=0).runs == 0
+    run = runs.get_run(bind=engine, run_id="R")
+    assert run is not None and (run.status, run.journal) == ("running", "on")

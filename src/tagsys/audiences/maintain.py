@@ -78,7 +78,7 @@ def catch_up(engine: sa.Engine) -> Publication | None:
             ):
                 journaled = [r.run_id for r in pending if r.journal == "on"]
                 bitmaps, users = _apply(conn, previous, journaled)
-                bitmaps = _hold_unfinished(conn, previous, bitmaps, unapplied)
+                bitmaps = _hold_unfinished(conn, previous, bitmaps, unapplied, journaled)
                 return _publish(conn, state, previous, bitmaps, pending, users, False, started)
     # Never built, a run that wrote without a journal, or most rows rewritten: a rebuild,
     # whose ids are assigned ahead of its own transaction.
@@ -131,7 +131,7 @@ def _rebuild(
     previous = index_module.load(conn, None)
     for tag_id in previous.bitmaps:  # tags nobody holds any more
         bitmaps.setdefault(tag_id, BitMap())
-    bitmaps = _hold_unfinished(conn, previous, bitmaps, unapplied)
+    bitmaps = _hold_unfinished(conn, previous, bitmaps, unapplied, None)
     return _publish(conn, state, previous, bitmaps, final, len(members.present), True, started)
 
 
@@ -140,37 +140,39 @@ def _hold_unfinished(
     previous: index_module.Snapshot,
     bitmaps: dict[int, BitMap],
     unapplied: list[RunRecord],
+    taken: list[str] | None,
 ) -> dict[int, BitMap]:
     """`bitmaps` (changed tags over `previous`) with every user a still running run has
-    written put back as it was before that run wrote it: readers never see part of a run
-    (its own intake, once it ends, publishes those users as they are then). A user written
-    by several running runs is held as the first-started one found it."""
-    held = _before_running(conn, [r for r in unapplied if r.status == "running"])
+    written put back as it was before the first running run wrote it: readers never see part
+    of a run (its own intake, once it ends, publishes those users as they are then). With
+    `taken` (the runs whose users were re-read), only their users: the others are published
+    as `previous` holds them, which is as they were before. None: a rebuild re-read all."""
+    running = [r.run_id for r in unapplied if r.status == "running" and r.journal == "on"]
+    held = _before_running(conn, running, taken)
     if not held.touched:
         return bitmaps
     result = dict(bitmaps)
     for tag_id in set(previous.bitmaps) | set(bitmaps) | set(held.by_tag) | {store.UNIVERSE}:
         current = bitmaps[tag_id] if tag_id in bitmaps else previous.members(tag_id)
         before = held.present if tag_id == store.UNIVERSE else held.by_tag.get(tag_id, EMPTY)
+        if not before and current.isdisjoint(held.touched):
+            continue
         kept = (current - held.touched) | before
         if tag_id in bitmaps or kept != current:
             result[tag_id] = kept
     return result
 
 
-def _before_running(conn: sa.Connection, running: list[RunRecord]) -> Members:
-    """The users the running runs journaled, with their rows before the first of them."""
-    touched, present, by_tag = BitMap(), BitMap(), dict[int, BitMap]()
-    for run in running:  # oldest first
-        if run.journal != "on":
-            continue  # written without a journal: which users is not known
-        part = Members.read(store.before_images(conn, run.run_id))
-        new = part.touched - touched
-        touched |= new
-        present |= part.present & new
-        for tag_id, users in part.by_tag.items():
-            by_tag[tag_id] = by_tag.get(tag_id, BitMap()) | (users & new)
-    return Members(touched, present, by_tag)
+def _before_running(conn: sa.Connection, running: list[str], taken: list[str] | None) -> Members:
+    """The users the running runs journaled (of them, those the `taken` runs journaled too),
+    each with its row before the first running run that wrote it. Runs writing without a
+    journal cannot be held: which users they wrote is not known."""
+    parts = [
+        store.before_images(conn, run_id, running=running, taken=other)
+        for run_id in running
+        for other in ([None] if taken is None else taken)
+    ]
+    return Members.read(itertools.chain.from_iterable(parts))
 
 
 def _apply(

@@ -150,13 +150,12 @@ class RunRecorder:
                     count_written=count,
                 )
             )
-        except StoreError:
-            log.warning("could not count the rows written before the failure; recording it")
+        except StoreError as exc:
+            log.warning("recording the run's end without the rows it wrote (%s)", exc)
             _retry(
                 lambda: runs.finish_run(
                     bind=self.engine, run_id=run_id, status=status, summary=recorded, error=error
-                ),
-                seconds=5.0,
+                )
             )
 
     def _stop_beating(self) -> None:

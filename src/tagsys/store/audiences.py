@@ -4,7 +4,7 @@ knows nothing of their format), the runs the index holds, saved audiences and th
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -216,28 +216,67 @@ def _row_chunks(reader: _Plain, low: int, high: int) -> Iterator[pa.Table]:
     yield from _row_chunks(reader, middle + 1, high)
 
 
-def before_images(conn: sa.Connection, run_id: str) -> Iterator[pa.Table]:
-    """(dense id, tag_ids before the run wrote it) of every user the run journaled (null
-    tag_ids: no row before it), in chunks like `membership`."""
+def before_images(
+    conn: sa.Connection,
+    run_id: str,
+    *,
+    running: Sequence[str] = (),
+    taken: str | None = None,
+) -> Iterator[pa.Table]:
+    """(dense id, tag_ids before the run wrote it) of the users the run journaled (null
+    tag_ids: no row before it), in chunks like `membership`. Users that another of the
+    `running` runs wrote first are left to that run's entry (whose before image is older);
+    with `taken`, only the users that run journaled too."""
     reader = _Packed(conn) if conn.dialect.name in ("mysql", "mariadb") else _Plain(conn)
-    yield from _run_chunks(reader, run_id, before=True)
+    params: dict[str, object] = {}
+    entries = "user_tags_journal a"
+    if taken is not None:
+        entries += " JOIN user_tags_journal b ON b.user_id = a.user_id AND b.run_id = :taken"
+        params["taken"] = taken
+    where = ""
+    others = [r for r in running if r != run_id]
+    if others:
+        names = ", ".join(f":other{i}" for i in range(len(others)))
+        params.update({f"other{i}": r for i, r in enumerate(others)})
+        where = (
+            " AND NOT EXISTS (SELECT 1 FROM user_tags_journal e WHERE e.user_id = a.user_id"
+            f" AND e.run_id IN ({names}) AND (e.before_updated < a.before_updated"
+            " OR (e.before_updated IS NULL AND a.before_updated IS NOT NULL)))"
+        )
+    query = _JournalQuery("a.before_ids AS tag_ids", entries, where, params)
+    yield from _run_chunks(reader, run_id, query)
 
 
-def _run_chunks(reader: _Plain, run_id: str, before: bool = False) -> Iterator[pa.Table]:
+@dataclass(frozen=True)
+class _JournalQuery:
+    """Which of a run's journal entries (`a`) a chunked read covers, and what it reads."""
+
+    columns: str | None = None
+    """The membership read's tag_ids column; None: the users' current rows."""
+    entries: str = "user_tags_journal a"
+    where: str = ""
+    params: dict[str, object] = field(default_factory=dict)
+
+
+def _run_chunks(
+    reader: _Plain, run_id: str, query: _JournalQuery | None = None
+) -> Iterator[pa.Table]:
     """The users one run journaled, MEMBERSHIP_CHUNK at a time (the journal's key order),
-    with their current tag_ids or (`before`) those before the run wrote them."""
+    with their current tag_ids, or what `query` reads."""
+    query = query or _JournalQuery()
     after: object = None
     size = MEMBERSHIP_CHUNK
-    selected = "user_id AS k, before_ids AS tag_ids" if before else "user_id AS k"
-    current = "" if before else " LEFT JOIN user_tags t ON t.user_id = j.k"
+    selected = "a.user_id AS k" + (f", {query.columns}" if query.columns else "")
+    current = "" if query.columns else " LEFT JOIN user_tags t ON t.user_id = j.k"
     while True:
-        keyset = " AND user_id > :after" if after is not None else ""
+        keyset = " AND a.user_id > :after" if after is not None else ""
         source = (
-            f"(SELECT {selected} FROM user_tags_journal WHERE run_id = :run_id{keyset}"
-            f" ORDER BY user_id LIMIT {int(size)}) j"
+            f"(SELECT {selected} FROM {query.entries} WHERE a.run_id = :run_id{keyset}"
+            f"{query.where} ORDER BY a.user_id LIMIT {int(size)}) j"
             f" LEFT JOIN user_index u ON u.user_id = j.k{current}"
         )
-        chunk = reader.read(source, {"run_id": run_id, "after": after}, "j.k")
+        params = {"run_id": run_id, "after": after, **query.params}
+        chunk = reader.read(source, params, "j.k")
         if chunk.rows is None:
             if size == 1:
                 raise _too_large()

@@ -150,7 +150,8 @@ def unlocked_reads_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
     level = engine_adapter(engine).UNLOCKED_READS_ISOLATION
     with connect(engine) as conn:
         if level is not None:
-            conn.execution_options(isolation_level=level)
+            with store_errors(engine.url):  # the SET is sent at once
+                conn.execution_options(isolation_level=level)
         with begun(conn):
             yield conn
 

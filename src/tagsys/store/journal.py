@@ -6,13 +6,16 @@ in the same transaction as the row they describe; nothing here writes user_tags.
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from tagsys.store.adapters import StoreAdapter, chunks
+from tagsys.errors import StoreError
+from tagsys.store.adapters import Retry, StoreAdapter, chunks
 from tagsys.store.audiences import lock_state
 from tagsys.store.db import Bind, engine_adapter, transaction
 from tagsys.store.runs import RunRecord, read_runs
@@ -20,6 +23,9 @@ from tagsys.store.schema import tag_runs, user_tags, user_tags_journal
 from tagsys.tagsets import parse_ids
 
 J = user_tags_journal
+log = logging.getLogger(__name__)
+PRUNE_LOCK_WAIT_SECONDS = 900.0
+"""How long a prune waits for the audience index's maintenance (beyond one lock wait)."""
 
 
 @dataclass(frozen=True)
@@ -190,11 +196,7 @@ def prune_run(*, bind: sa.Engine, run_id: str, chunk: int = 5000) -> int:
     leaves the rest to the next prune. The mark waits for the audience index's lock: an index
     maintenance that read the run as journaled assigns ids from its entries before they go.
     Returns the entries deleted."""
-    with transaction(bind) as conn:
-        lock_state(conn)
-        conn.execute(
-            sa.update(tag_runs).where(tag_runs.c.run_id == run_id).values(journal="pruned")
-        )
+    _mark_pruned(bind, run_id)
     deleted = 0
     while True:
         with transaction(bind) as conn:
@@ -208,3 +210,23 @@ def prune_run(*, bind: sa.Engine, run_id: str, chunk: int = 5000) -> int:
                 return deleted
             conn.execute(sa.delete(J).where(J.c.run_id == run_id, J.c.user_id.in_(users)))
             deleted += len(users)
+
+
+def _mark_pruned(engine: sa.Engine, run_id: str) -> None:
+    """Mark the run pruned under the index's lock, waiting out a maintenance that holds it
+    longer than one lock wait (a rebuild of millions of rows)."""
+    adapter = engine_adapter(engine)
+    deadline = time.monotonic() + PRUNE_LOCK_WAIT_SECONDS
+    while True:
+        try:
+            with transaction(engine) as conn:
+                lock_state(conn)
+                stmt = sa.update(tag_runs).where(tag_runs.c.run_id == run_id)
+                conn.execute(stmt.values(journal="pruned"))
+            return
+        except StoreError as exc:
+            cause = getattr(exc.__cause__, "orig", None)
+            waited = cause is not None and adapter.retry_kind(cause) is Retry.ROLLBACK
+            if not waited or time.monotonic() > deadline:
+                raise
+            log.info("waiting for the audience index's maintenance to prune run %s", run_id)
