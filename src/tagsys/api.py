@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from tagsys.engine.plan import RunRequest
-from tagsys.errors import RunCancelled, TagSysError, UsageError
+from tagsys.errors import RunCancelled, StoreError, TagSysError, UsageError
 from tagsys.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from tagsys.tasks.registry import TaskRegistry
 
 log = logging.getLogger(__name__)
+QUICK_LOCK_WAIT_SECONDS = 3
+"""How long a query's catch-up waits for another process's audience-index maintenance."""
 
 
 @dataclass(frozen=True)
@@ -453,15 +455,31 @@ class TagSystemAPI:
         """The size of an audience expression: `{"and": [3, {"not": "new user"}]}`."""
         return self.audiences.count(expression)
 
-    def refresh_index(self) -> Publication | None:
+    def refresh_index(self, quick: bool = False) -> Publication | None:
         """Take in finished runs the audience index does not hold yet (a run whose process
         died before its maintenance, a run of another process) before answering from it;
-        None when it is current or turned off (`TAGSYS_AUDIENCE_INDEX=false`)."""
+        None when it is current or turned off (`TAGSYS_AUDIENCE_INDEX=false`). `quick`: for a
+        query, which waits at most QUICK_LOCK_WAIT_SECONDS for another process's maintenance
+        and answers from the published index if the runs cannot be taken in (a warning)."""
         from tagsys.audiences.maintain import refresh
+        from tagsys.store.db import create_store_engine
 
         if not self.settings.audience_index:
             return None
-        publication = refresh(self.audiences.engine)
+        if not quick:
+            publication = refresh(self.audiences.engine)
+        else:
+            engine = create_store_engine(self.db_url, lock_wait_seconds=QUICK_LOCK_WAIT_SECONDS)
+            try:
+                publication = refresh(engine)
+            except StoreError as exc:
+                log.warning(
+                    "answering from the published audience index, not brought up to date first: %s",
+                    exc,
+                )
+                return None
+            finally:
+                engine.dispose()
         if publication is not None:
             log.info("%s", publication.render())
         return publication

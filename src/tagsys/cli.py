@@ -548,7 +548,7 @@ def _tags_apply(api: TagSystemAPI, args: argparse.Namespace) -> int:
 def _audience(api: TagSystemAPI, args: argparse.Namespace) -> int:
     """`--mode audience --expr JSON | --name SAVED [--export PATH] [--sample N]`."""
     expression = _expression(api, args)
-    api.refresh_index()
+    api.refresh_index(quick=True)
     if args.export:
         result = api.audiences.export(expression, args.export, args.format)
         data: dict[str, Any] = {"path": result.path, "format": result.format, "rows": result.rows}

@@ -4,11 +4,12 @@ exports (local files and S3 on moto), on SQLite and MariaDB."""
 from __future__ import annotations
 
 import csv
+import json
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from tagsys.audiences import maintain
 from tagsys.audiences.health import check
 from tagsys.audiences.query import MAX_PAGE, Audiences
+from tagsys.cli import main
 from tagsys.errors import (
     AudienceError,
     ConflictError,
@@ -107,15 +109,16 @@ def journaled_run(
     *,
     end: bool = True,
     started: bool = False,
+    stamp: datetime | None = None,
 ) -> None:
     """A task-users run with a journal (recorded now unless `started`) that writes `written`
-    (every tag in scope) and, with `end`, is recorded completed."""
+    (every tag in scope, at its write time `stamp`) and, with `end`, is recorded completed."""
     if not started:
         start_journaled(engine, run_id)
     defs = {t: TagInfo(name, "c") for t, (name, _, _) in SHOP_TAGS.items()}
     url = engine.url.render_as_string(hide_password=False)
     request = WriteRequest(
-        url, TagScope(frozenset(SHOP_TAGS)), defs, datetime.now(UTC), run_id=run_id
+        url, TagScope(frozenset(SHOP_TAGS)), defs, stamp or datetime.now(UTC), run_id=run_id
     )
     write_rows_of_a_run(request, [(u, sorted(t)) for u, t in written.items()])
     if end:
@@ -639,6 +642,29 @@ def test_a_user_two_running_runs_wrote_is_held_as_the_first_writer_found_it(
     dispose_engines()
 
 
+def test_the_first_writer_is_told_by_write_times_not_by_their_order(engine: sa.Engine) -> None:
+    """A run's write time is that of its write phase's start, not of each row: R1 (time t)
+    writes u after R0 (t + 1 s, finished) and before R2 (t + 2 s). u is held as R0 left it,
+    not as R2's entry has it (R1's partial write), although R2's before time is the oldest."""
+    rows = rows_of(20)
+    write_rows(engine, rows)
+    maintain.catch_up(engine)
+    t = datetime.now(UTC)
+    start_journaled(engine, "R1")
+    journaled_run(engine, "R0", {"u00001": {103}}, stamp=t + timedelta(seconds=1))
+    maintain.catch_up(engine)
+    journaled_run(engine, "R1", {"u00001": {104}}, end=False, started=True, stamp=t)
+    journaled_run(engine, "R2", {"u00001": {105}}, end=False, stamp=t + timedelta(seconds=2))
+    journaled_run(engine, "B", {"u00001": {101}, "u00002": {101}})
+    expected = {**rows, "u00001": {103}, "u00002": {101}}
+    for publish in (maintain.catch_up, maintain.rebuild):
+        publish(engine)
+        for tag_id in (101, 103, 104, 105):
+            want = brute_force({"or": [tag_id]}, expected, NAMES)
+            assert Audiences(engine).count({"or": [tag_id]}).count == len(want), tag_id
+    dispose_engines()
+
+
 @pytest.mark.mariadb
 def test_a_prune_waits_out_a_maintenance_longer_than_one_lock_wait(mariadb_url: str) -> None:
     load_tags(mariadb_url, SHOP_TAGS)
@@ -666,3 +692,34 @@ def test_a_prune_waits_out_a_maintenance_longer_than_one_lock_wait(mariadb_url: 
         dispose_engines()
         impatient.dispose()
         engine.dispose()
+
+
+def test_a_cli_query_answers_from_the_published_index_while_another_process_holds_it(
+    engine: sa.Engine,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A finished run not taken in yet is taken in before a CLI answer, unless another
+    process's maintenance holds the index: then the answer comes from the published
+    generation after a short wait, with a warning, instead of failing."""
+    rows = rows_of(30)
+    write_rows(engine, rows)
+    maintain.catch_up(engine)
+    journaled_run(engine, "R", {"u00001": {103}, "u00002": {103}})
+    url = engine.url.render_as_string(hide_password=False)
+    query = ["--db-url", url, "--lake-uri", str(tmp_path), "--mode", "audience", "--json"]
+    query += ["--expr", '{"or": [103]}']
+    before = len(brute_force({"or": [103]}, rows, NAMES))
+    after = len(brute_force({"or": [103]}, {**rows, "u00001": {103}, "u00002": {103}}, NAMES))
+    assert before != after
+
+    with engine.connect() as holder, holder.begin():
+        store.lock_state(holder)  # another process publishing
+        assert main(query) == 0
+    answered = capsys.readouterr()
+    assert json.loads(answered.out)["count"] == before
+    assert "answering from the published audience index" in caplog.text
+    assert main(query) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == after
+    dispose_engines()

@@ -89,9 +89,9 @@ def refresh(engine: sa.Engine) -> Publication | None:
     """`catch_up` when a finished run was not taken in (its process died before its
     maintenance, or it ran elsewhere) or the index was never built (an adopted store); else
     only two small reads."""
-    if pending(engine)[0] or not store.read_state(bind=engine).built:
-        return catch_up(engine)
-    return None
+    with read_transaction(engine) as conn:  # waits for no writer
+        behind = bool(pending(conn)[0]) or not store.read_state(bind=conn).built
+    return catch_up(engine) if behind else None
 
 
 def _mostly_rewritten(runs: list[RunRecord], previous: index_module.Snapshot) -> bool:
@@ -165,14 +165,22 @@ def _hold_unfinished(
 
 def _before_running(conn: sa.Connection, running: list[str], taken: list[str] | None) -> Members:
     """The users the running runs journaled (of them, those the `taken` runs journaled too),
-    each with its row before the first running run that wrote it. Runs writing without a
-    journal cannot be held: which users they wrote is not known."""
-    parts = [
-        store.before_images(conn, run_id, running=running, taken=other)
-        for run_id in running
-        for other in ([None] if taken is None else taken)
-    ]
-    return Members.read(itertools.chain.from_iterable(parts))
+    each with its row before the first running run that wrote it (the first-started run's
+    entry if that cannot be told, e.g. a row a running rollback deleted and another re-made).
+    Runs writing without a journal cannot be held: which users they wrote is not known."""
+    touched, present, by_tag = BitMap(), BitMap(), dict[int, BitMap]()
+    for run_id in running:  # oldest first
+        chunks = itertools.chain.from_iterable(
+            store.before_images(conn, run_id, running=running, taken=other)
+            for other in ([None] if taken is None else taken)
+        )
+        part = Members.read(chunks)
+        new = part.touched - touched
+        touched |= new
+        present |= part.present & new
+        for tag_id, users in part.by_tag.items():
+            by_tag[tag_id] = by_tag.get(tag_id, BitMap()) | (users & new)
+    return Members(touched, present, by_tag)
 
 
 def _apply(

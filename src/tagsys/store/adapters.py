@@ -129,6 +129,10 @@ class StoreAdapter:
     def install_hooks(self, engine: sa.Engine) -> None:
         """Attach connection events the dialect needs."""
 
+    def lock_wait_sql(self, seconds: int) -> str:
+        """The statement that makes a session wait at most `seconds` for a lock."""
+        return f"SET SESSION innodb_lock_wait_timeout = {max(1, int(seconds))}"
+
     def placeholders(self, count: int) -> str:
         return ", ".join(["%s"] * count)
 
@@ -250,6 +254,9 @@ class SQLiteAdapter(StoreAdapter):
         def _on_begin(conn: sa.Connection) -> None:
             read_only = conn.get_execution_options().get(READ_ONLY, False)
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    def lock_wait_sql(self, seconds: int) -> str:
+        return f"PRAGMA busy_timeout = {max(1, int(seconds)) * 1000}"
 
     def placeholders(self, count: int) -> str:
         return ", ".join(["?"] * count)

@@ -4,7 +4,7 @@ knows nothing of their format), the runs the index holds, saved audiences and th
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -224,26 +224,29 @@ def before_images(
     taken: str | None = None,
 ) -> Iterator[pa.Table]:
     """(dense id, tag_ids before the run wrote it) of the users the run journaled (null
-    tag_ids: no row before it), in chunks like `membership`. Users that another of the
-    `running` runs wrote first are left to that run's entry (whose before image is older);
-    with `taken`, only the users that run journaled too."""
+    tag_ids: no row before it), in chunks like `membership`. A user whose row, when the run
+    wrote it, carried the write time of another of the `running` runs is left out: that run
+    wrote it before (its entry's before image is the older one). With `taken`, only the users
+    that run journaled too."""
     reader = _Packed(conn) if conn.dialect.name in ("mysql", "mariadb") else _Plain(conn)
-    params: dict[str, object] = {}
-    entries = "user_tags_journal a"
-    if taken is not None:
-        entries += " JOIN user_tags_journal b ON b.user_id = a.user_id AND b.run_id = :taken"
-        params["taken"] = taken
-    where = ""
+    query = _JournalQuery(columns="a.before_ids AS tag_ids")
+    if taken is not None:  # driven by the taken run's entries, usually the fewer
+        query = _JournalQuery(
+            columns=query.columns,
+            entries="user_tags_journal b JOIN user_tags_journal a ON a.user_id = b.user_id",
+            where=" AND b.run_id = :taken",
+            params={"taken": taken},
+            key="b.user_id",
+        )
     others = [r for r in running if r != run_id]
     if others:
         names = ", ".join(f":other{i}" for i in range(len(others)))
-        params.update({f"other{i}": r for i, r in enumerate(others)})
-        where = (
+        later = (
             " AND NOT EXISTS (SELECT 1 FROM user_tags_journal e WHERE e.user_id = a.user_id"
-            f" AND e.run_id IN ({names}) AND (e.before_updated < a.before_updated"
-            " OR (e.before_updated IS NULL AND a.before_updated IS NOT NULL)))"
+            f" AND e.run_id IN ({names}) AND e.written_at = a.before_updated)"
         )
-    query = _JournalQuery("a.before_ids AS tag_ids", entries, where, params)
+        params = {**query.params, **{f"other{i}": r for i, r in enumerate(others)}}
+        query = replace(query, where=query.where + later, params=params)
     yield from _run_chunks(reader, run_id, query)
 
 
@@ -256,6 +259,8 @@ class _JournalQuery:
     entries: str = "user_tags_journal a"
     where: str = ""
     params: dict[str, object] = field(default_factory=dict)
+    key: str = "a.user_id"
+    """The user id column the chunks are ordered and continued by."""
 
 
 def _run_chunks(
@@ -266,13 +271,13 @@ def _run_chunks(
     query = query or _JournalQuery()
     after: object = None
     size = MEMBERSHIP_CHUNK
-    selected = "a.user_id AS k" + (f", {query.columns}" if query.columns else "")
+    selected = f"{query.key} AS k" + (f", {query.columns}" if query.columns else "")
     current = "" if query.columns else " LEFT JOIN user_tags t ON t.user_id = j.k"
     while True:
-        keyset = " AND a.user_id > :after" if after is not None else ""
+        keyset = f" AND {query.key} > :after" if after is not None else ""
         source = (
             f"(SELECT {selected} FROM {query.entries} WHERE a.run_id = :run_id{keyset}"
-            f"{query.where} ORDER BY a.user_id LIMIT {int(size)}) j"
+            f"{query.where} ORDER BY {query.key} LIMIT {int(size)}) j"
             f" LEFT JOIN user_index u ON u.user_id = j.k{current}"
         )
         params = {"run_id": run_id, "after": after, **query.params}

@@ -50,10 +50,13 @@ def describe(url: sa.URL) -> str:
     return f"{url.get_backend_name()} store database {url.database!r} on {host} as {url.username!r}"
 
 
-def create_store_engine(db_url: str | sa.URL, *, bulk_load: bool = False) -> sa.Engine:
+def create_store_engine(
+    db_url: str | sa.URL, *, bulk_load: bool = False, lock_wait_seconds: int | None = None
+) -> sa.Engine:
     """An engine with the dialect's settings (utf8mb4, UTC sessions, SQLite WAL, ...).
 
-    `bulk_load` enables LOAD DATA LOCAL (client files): only the writer's bulk inserts ask."""
+    `bulk_load` enables LOAD DATA LOCAL (client files): only the writer's bulk inserts ask.
+    `lock_wait_seconds`: how long its sessions wait for a lock (else the server's default)."""
     url = parse_url(db_url)
     adapter = adapter_for(url)
     url = adapter.prepare_url(url)
@@ -64,7 +67,18 @@ def create_store_engine(db_url: str | sa.URL, *, bulk_load: bool = False) -> sa.
     except ImportError as exc:
         raise StoreError(f"{describe(url)}: the database driver is missing ({exc})") from exc
     adapter.install_hooks(engine)
+    if lock_wait_seconds is not None:
+        _set_on_connect(engine, adapter.lock_wait_sql(lock_wait_seconds))
     return engine
+
+
+def _set_on_connect(engine: sa.Engine, sql: str) -> None:
+    def run(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute(sql)
+        cursor.close()
+
+    sa.event.listen(engine, "connect", run)
 
 
 def _json_text(value: object) -> str:

@@ -217,6 +217,7 @@ def _mark_pruned(engine: sa.Engine, run_id: str) -> None:
     longer than one lock wait (a rebuild of millions of rows)."""
     adapter = engine_adapter(engine)
     deadline = time.monotonic() + PRUNE_LOCK_WAIT_SECONDS
+    pause = 0.5  # a deadlock victim fails at once: do not spin
     while True:
         try:
             with transaction(engine) as conn:
@@ -230,3 +231,5 @@ def _mark_pruned(engine: sa.Engine, run_id: str) -> None:
             if not waited or time.monotonic() > deadline:
                 raise
             log.info("waiting for the audience index's maintenance to prune run %s", run_id)
+            time.sleep(pause)
+            pause = min(pause * 2, 10.0)

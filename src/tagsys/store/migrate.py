@@ -19,7 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from tagsys.errors import StoreError
-from tagsys.store.adapters import StoreAdapter, adapter_for
+from tagsys.store.adapters import READ_ONLY, StoreAdapter, adapter_for
 from tagsys.store.adopt import ADOPTED_REVISION, AdoptionPlan, adopt, is_original, plan_adoption
 from tagsys.store.db import (
     connect,
@@ -63,6 +63,7 @@ def current_revision(db_url: str) -> str | None:
     engine = create_store_engine(db_url)
     try:
         with connect(engine) as conn:
+            conn.execution_options(**{READ_ONLY: True})  # SQLite: waits for no writer
             try:
                 return _revision_of(conn)
             except sa.exc.DBAPIError as exc:
