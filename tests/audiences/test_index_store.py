@@ -41,6 +41,7 @@ from tagsys.store.writer import write_rows as write_rows_of_a_run
 from tagsys.tagsets import TagInfo, TagScope
 from tests.audiences.support import brute_force, expressions
 from tests.engine.lakes import SHOP_TAGS, load_tags
+from tests.store.support import start_run
 
 NAMES = {name: tag_id for tag_id, (name, _, _) in SHOP_TAGS.items()}
 EXPRESSION = {"and": [{"or": [101, 102]}, {"not": "not vip"}]}
@@ -126,16 +127,7 @@ def journaled_run(
 
 
 def start_journaled(engine: sa.Engine, run_id: str) -> None:
-    runs.start_run(
-        bind=engine,
-        run_id=run_id,
-        mode="task-users",
-        as_of=date(2024, 6, 30),
-        host="h",
-        pid=1,
-        heartbeat_seconds=60,
-        journal="on",
-    )
+    start_run(engine, run_id, mode="task-users")
 
 
 def test_a_run_without_journal_rebuilds_and_counts_match(engine: sa.Engine) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
-from tagsys.store import writer
+import sqlalchemy as sa
+
+from tagsys.store import runs, writer
 from tagsys.tagsets import TagInfo, TagScope
 
 T1 = datetime(2026, 1, 1, 8, 0, 0, 123456, tzinfo=UTC)
@@ -37,4 +39,25 @@ def request_for(
         written_at=written_at,
         batch_size=batch_size,
         **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def start_run(
+    engine: sa.Engine,
+    run_id: str,
+    *,
+    mode: str = "task-all",
+    journal: str = "on",
+    heartbeat_seconds: float = 60,
+) -> None:
+    """A run's tag_runs row as a run of another process starts it (live for a minute)."""
+    runs.start_run(
+        bind=engine,
+        run_id=run_id,
+        mode=mode,
+        as_of=date(2026, 1, 1),
+        host="elsewhere",
+        pid=1,
+        heartbeat_seconds=heartbeat_seconds,
+        journal=journal,
     )

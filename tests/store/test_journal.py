@@ -28,6 +28,7 @@ from tagsys.store.schema import user_tags_journal as J
 from tagsys.store.writer import NEW_ROWS_SCHEMA, WriteRequest, write_partition, write_rows
 from tagsys.tagsets import TagInfo, TagScope, details_json
 from tests.history.support import run_journal
+from tests.store.support import start_run
 
 DEFS = {t: TagInfo(f"tag{t}", "c") for t in range(1, 9)}
 T1 = datetime(2026, 1, 1, 8, 0, 0, 123456, tzinfo=UTC)
@@ -406,16 +407,7 @@ def test_tag_histories_list_journal_off_runs_whose_rows_are_not_counted(url: str
         ("dry", "off", 0),
         ("dry-before-2026-12-05", "off", -1),  # completed with rows_written NULL
     ):
-        runs.start_run(
-            bind=engine,
-            run_id=run_id,
-            mode="task-all",
-            as_of=date(2026, 1, 1),
-            host="h",
-            pid=1,
-            heartbeat_seconds=10,
-            journal=journal_state,
-        )
+        start_run(engine, run_id, journal=journal_state, heartbeat_seconds=10)
         if rows_written is not None:
             written = None if rows_written < 0 else rows_written
             runs.finish_run(bind=engine, run_id=run_id, status="completed", rows_written=written)
@@ -426,16 +418,7 @@ def test_tag_histories_list_journal_off_runs_whose_rows_are_not_counted(url: str
 
 def _recorded(engine: sa.Engine, run_id: str) -> None:
     """The run's tag_runs row, as a run that journaled and completed leaves it."""
-    runs.start_run(
-        bind=engine,
-        run_id=run_id,
-        mode="task-all",
-        as_of=date(2026, 1, 1),
-        host="test",
-        pid=1,
-        heartbeat_seconds=10,
-        journal="on",
-    )
+    start_run(engine, run_id, heartbeat_seconds=10)
     runs.finish_run(bind=engine, run_id=run_id, status="completed")
 
 

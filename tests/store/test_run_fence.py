@@ -21,22 +21,14 @@ from tagsys.store.db import database_now
 from tagsys.store.writer import WriteRequest, write_rows
 from tagsys.tagsets import TagInfo, TagScope
 from tests.history.support import run_journal
+from tests.store.support import start_run
 
 DEFS = {t: TagInfo(f"tag{t}", "c") for t in range(1, 4)}
 T1 = datetime(2026, 1, 1, 8, tzinfo=UTC)
 
 
 def start(engine: sa.Engine, run_id: str) -> None:
-    runs.start_run(
-        bind=engine,
-        run_id=run_id,
-        mode="task-tags",
-        as_of=date(2026, 1, 1),
-        host="elsewhere",
-        pid=1,
-        heartbeat_seconds=10,
-        journal="on",
-    )
+    start_run(engine, run_id, mode="task-tags", heartbeat_seconds=10)
 
 
 def fall_silent(engine: sa.Engine, run_id: str) -> runs.RunRecord:

@@ -90,33 +90,67 @@ class RunRecorder:
             self._close_counted(status, summary, error=message)
 
     def _close(
-        self, status: str, summary: RunSummary, *, error: str | None, rows_written: int | None
+        self,
+        status: str,
+        summary: RunSummary,
+        *,
+        error: str | None,
+        rows_written: int | None = None,
+        count: Callable[[sa.Connection], int] | None = None,
     ) -> None:
-        self._stop_beating()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
         try:
             if self.run_id is not None:
-                _retry(
-                    lambda: runs.finish_run(
-                        bind=self.engine,
-                        run_id=summary.run_id,
-                        status=status,
-                        summary=summary.to_dict(),
-                        error=error,
-                        rows_written=rows_written,
-                    )
-                )
+                self._record_end(status, summary, error, rows_written, count)
         finally:
             self.engine.dispose()
 
+    def _record_end(
+        self,
+        status: str,
+        summary: RunSummary,
+        error: str | None,
+        rows_written: int | None,
+        count: Callable[[sa.Connection], int] | None,
+    ) -> None:
+        """The end, once: with `rows_written`, or with `count` made once the end is recorded
+        (without it if the store cannot make it)."""
+        run_id, recorded = summary.run_id, summary.to_dict()
+        if count is not None:
+            try:
+                _retry(
+                    lambda: runs.finish_counted(
+                        engine=self.engine,
+                        run_id=run_id,
+                        status=status,
+                        summary=recorded,
+                        error=error,
+                        count_written=count,
+                    )
+                )
+                return
+            except StoreError as exc:
+                log.warning("recording the run's end without the rows it wrote (%s)", exc)
+        _retry(
+            lambda: runs.finish_run(
+                bind=self.engine,
+                run_id=run_id,
+                status=status,
+                summary=recorded,
+                error=error,
+                rows_written=rows_written,
+            )
+        )
+
     def _close_counted(self, status: str, summary: RunSummary, *, error: str | None) -> None:
         """End a run that stopped midway, recording the rows it committed: its journal entries
-        (deleted rows included), or without a journal the rows that carry its write time.
-        Counted after the end is recorded, which its writers' last batches wait for."""
+        (deleted rows included), or without a journal the rows that carry its write time."""
         if summary.dry_run or summary.written_at is None:
             self._close(status, summary, error=error, rows_written=0)
             return
-        stamp = summary.written_at
-        run_id = summary.run_id
+        stamp, run_id = summary.written_at, summary.run_id
 
         def count(conn: sa.Connection) -> int:
             if self.journal:
@@ -124,44 +158,7 @@ class RunRecorder:
             query = sa.select(sa.func.count()).where(user_tags.c.updated_time == stamp)
             return int(conn.execute(query).scalar() or 0)
 
-        self._stop_beating()
-        try:
-            if self.run_id is not None:
-                self._finish_counted(status, summary, error, count)
-        finally:
-            self.engine.dispose()
-
-    def _finish_counted(
-        self,
-        status: str,
-        summary: RunSummary,
-        error: str | None,
-        count: Callable[[sa.Connection], int],
-    ) -> None:
-        run_id, recorded = summary.run_id, summary.to_dict()
-        try:
-            _retry(
-                lambda: runs.finish_counted(
-                    engine=self.engine,
-                    run_id=run_id,
-                    status=status,
-                    summary=recorded,
-                    error=error,
-                    count_written=count,
-                )
-            )
-        except StoreError as exc:
-            log.warning("recording the run's end without the rows it wrote (%s)", exc)
-            _retry(
-                lambda: runs.finish_run(
-                    bind=self.engine, run_id=run_id, status=status, summary=recorded, error=error
-                )
-            )
-
-    def _stop_beating(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._close(status, summary, error=error, count=count)
 
     def _beat(self) -> None:
         while not self._stop.wait(self.heartbeat_seconds):
