@@ -177,7 +177,7 @@ def _changed_between_snapshots(
     earlier = [d for d in lake_table.partition_dates if d <= latest - timedelta(days)]
     if not earlier:
         return new.select(USER_ID).distinct()
-    if earlier[-1] == current.partitions[0]:
+    if earlier[-1] == latest:
         return _no_users(spark)
     old = _read_available(spark, lake_table.snapshot((earlier[-1],)), names)
     joined = new.alias("new").join(old.alias("old"), on=USER_ID, how="full_outer")

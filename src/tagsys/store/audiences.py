@@ -178,13 +178,17 @@ def membership(conn: sa.Connection, run_ids: Sequence[str] | None) -> Iterator[p
     wrote in. Yields chunks of about MEMBERSHIP_CHUNK rows, each one query: ranges of
     user_tags ids, or per run a keyset on the journal's user ids. On MySQL a chunk arrives as
     one packed text (see `_Packed`). Consume it inside `conn`'s transaction."""
-    reader = _Packed(conn) if conn.dialect.name in ("mysql", "mariadb") else _Plain(conn)
+    reader = _reader(conn)
     if run_ids is None:
         for span in _id_ranges(conn):
             yield from _row_chunks(reader, *span)
     else:
         for run_id in sorted(set(run_ids)):
             yield from _run_chunks(reader, run_id)
+
+
+def _reader(conn: sa.Connection) -> _Plain:
+    return _Packed(conn) if conn.dialect.name in ("mysql", "mariadb") else _Plain(conn)
 
 
 def _id_ranges(conn: sa.Connection) -> list[tuple[int, int]]:
@@ -228,7 +232,7 @@ def before_images(
     wrote it, carried the write time of another of the `running` runs is left out: that run
     wrote it before (its entry's before image is the older one). With `taken`, only the users
     that run journaled too."""
-    reader = _Packed(conn) if conn.dialect.name in ("mysql", "mariadb") else _Plain(conn)
+    reader = _reader(conn)
     query = _JournalQuery(columns="a.before_ids AS tag_ids")
     if taken is not None:  # driven by the taken run's entries, usually the fewer
         query = _JournalQuery(

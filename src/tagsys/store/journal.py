@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tagsys.errors import StoreError
-from tagsys.store.adapters import Retry, StoreAdapter, chunks
+from tagsys.store.adapters import Retry, StoreAdapter, as_text, chunks
 from tagsys.store.audiences import lock_state
 from tagsys.store.db import Bind, engine_adapter, transaction
 from tagsys.store.runs import RunRecord, read_runs
@@ -103,8 +103,7 @@ def journaled_users(
         )
         cursor.execute(sql, [run_id, *some])
         for user_id, absent in cursor.fetchall():
-            text = user_id.decode() if isinstance(user_id, bytes) else user_id
-            found[text] = "inserted" if absent else "updated"
+            found[str(as_text(user_id))] = "inserted" if absent else "updated"
     return found
 
 
